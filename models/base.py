@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -203,6 +204,11 @@ class Recommender(ABC):
 
 def check_finite(model: Recommender, event: Event, **arrays: np.ndarray) -> None:
     """Raise NonFiniteParameterError if any of `arrays` holds NaN or infinity."""
+    # A sum is finite only if every term is (it also flags sums that overflow,
+    # whose terms are near float64's limit), so one reduction per array
+    # decides the common case.
+    if all(math.isfinite(float(np.add.reduce(array, axis=None))) for array in arrays.values()):
+        return
     for name, array in arrays.items():
         if not np.all(np.isfinite(array)):
             raise NonFiniteParameterError(

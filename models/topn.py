@@ -5,34 +5,42 @@ from __future__ import annotations
 import numpy as np
 
 
+# Sample size, in multiples of n, used to find a score threshold that at
+# least n entries reach before selecting among the entries above it.
+_SAMPLE_FACTOR = 16
+
+
 def top_n(scores: np.ndarray, n: int) -> np.ndarray:
     """Return the indices of the `n` highest finite scores, best first.
 
-    Uses partial selection (`argpartition`, O(len(scores))) and sorts only the
-    selected n. Ties are broken by the lower index, so the result is
+    Partial selection in O(len(scores)): the n-th highest score of an evenly
+    spaced sample is a lower bound for the n-th highest overall (at least n
+    entries reach it), so only the entries at or above it are selected among
+    and sorted. Ties are broken by the lower index, so the result is
     deterministic. Entries of -inf (excluded items) are never returned, so the
     result may be shorter than n.
     """
-    finite = np.flatnonzero(scores > -np.inf)
-    if finite.size == 0 or n <= 0:
+    size = scores.size
+    if size == 0 or n <= 0:
         return np.empty(0, dtype=np.int64)
-    if finite.size < scores.size:
-        candidates = finite
-        values = scores[finite]
-    else:
-        candidates = None
-        values = scores
+    candidates = None
+    if size > 4 * _SAMPLE_FACTOR * n:
+        sample = scores[:: size // (_SAMPLE_FACTOR * n)]
+        bound = np.partition(sample, sample.size - n)[sample.size - n]
+        if bound > -np.inf:
+            candidates = np.flatnonzero(scores >= bound)
+    if candidates is None:
+        candidates = np.flatnonzero(scores > -np.inf)
+    values = scores[candidates]
     if n < values.size:
-        # Take every value that ties with the n-th best, so the tie-break by
+        # Keep every entry that ties with the n-th best, so the tie-break by
         # index below sees all of them.
         kth = np.partition(values, values.size - n)[values.size - n]
-        picked = np.flatnonzero(values >= kth)
-    else:
-        picked = np.arange(values.size)
+        keep = values >= kth
+        candidates, values = candidates[keep], values[keep]
     # lexsort sorts by the last key first: score descending, then index.
-    order = np.lexsort((picked, -values[picked]))[:n]
-    picked = picked[order]
-    return picked if candidates is None else candidates[picked]
+    order = np.lexsort((candidates, -values))[:n]
+    return candidates[order]
 
 
 def rank_of(scores: np.ndarray, target: int) -> int:

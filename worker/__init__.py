@@ -1,0 +1,1 @@
+"""The Kafka worker: consuming, producing, checkpoints, metrics and the command line."""

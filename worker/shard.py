@@ -1,0 +1,104 @@
+"""A shard: one input partition's recommender and its test-then-learn counters."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from models import Event, Recommender, make_model
+from models.topn import rank_of, top_n
+
+
+@dataclass(frozen=True)
+class ShardSettings:
+    """How every shard builds its model and tests events."""
+
+    model: str
+    model_params: Mapping[str, Any]
+    top_n: int = 10
+    exclude_seen: bool = True
+    recall_window: int = 1000
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of processing one event: the test and the fresh top-N."""
+
+    hit: bool
+    items: list
+    scores: np.ndarray
+
+
+class Shard:
+    """The recommender of one input partition, with its rolling recall.
+
+    `process` runs the per-event protocol: test (is the event's item in the
+    user's top-N before learning?), learn, then rank the user's fresh top-N.
+    `next_offset` is the input offset of the next event the shard expects.
+    """
+
+    def __init__(self, partition: int, settings: ShardSettings, model: Recommender | None = None) -> None:
+        self.partition = partition
+        self.settings = settings
+        self.model = model or make_model(settings.model, **settings.model_params)
+        self.next_offset: int | None = None
+        self._window = np.zeros(max(1, settings.recall_window), dtype=bool)
+        self._window_filled = 0
+        self._window_position = 0
+
+    def process(self, event: Event) -> Outcome:
+        """Test, learn and recommend for one event.
+
+        Raises models.NonFiniteParameterError, with the model unchanged, when
+        learning the event would make a parameter non-finite.
+        """
+        hit = self._test(event)
+        self.model.learn(event)
+        items, scores = self.model.recommend(
+            event.user, self.settings.top_n, exclude_seen=self.settings.exclude_seen, context=event.context
+        )
+        self._record(hit)
+        return Outcome(hit, items, scores)
+
+    def _test(self, event: Event) -> bool:
+        model = self.model
+        i = model.items.get(event.item)
+        if i is None:
+            # An item the shard has never seen cannot be in any top-N list.
+            return False
+        scores = np.array(model.scores(event.user, event.context), dtype=np.float64)
+        if self.settings.exclude_seen:
+            scores[model.seen_items(event.user)] = -np.inf
+        if scores[i] == -np.inf:
+            return False
+        return rank_of(scores, i) < self.settings.top_n
+
+    def _record(self, hit: bool) -> None:
+        self._window[self._window_position] = hit
+        self._window_position = (self._window_position + 1) % self._window.size
+        self._window_filled = min(self._window_filled + 1, self._window.size)
+
+    @property
+    def recall(self) -> float:
+        """Share of hits over the last `recall_window` events (0 before any)."""
+        if self._window_filled == 0:
+            return 0.0
+        if self._window_filled < self._window.size:
+            return float(self._window[: self._window_filled].mean())
+        return float(self._window.mean())
+
+    def window_state(self) -> dict[str, Any]:
+        return {"window": self._window.copy(), "filled": self._window_filled, "position": self._window_position}
+
+    def load_window_state(self, state: Mapping[str, Any]) -> None:
+        window = np.asarray(state["window"], dtype=bool)
+        if window.size == self._window.size:
+            self._window = window.copy()
+            self._window_filled = int(state["filled"])
+            self._window_position = int(state["position"])
+
+
+__all__ = ["Outcome", "Shard", "ShardSettings", "top_n"]
