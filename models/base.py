@@ -61,6 +61,9 @@ class Recommender(ABC):
         self.users = IdIndex()
         self.items = IdIndex()
         self._seen: list[set[int]] = []
+        # The same sets as arrays, built on demand and extended in place of
+        # a rebuild, since scoring asks for them at least twice per event.
+        self._seen_arrays: dict[int, np.ndarray] = {}
 
     # -- public API -----------------------------------------------------------
 
@@ -80,19 +83,30 @@ class Recommender(ABC):
             i = self.items.add(event.item)
             self._register_item(i, event)
         self._update(u, i, event)
-        self._seen[u].add(i)
+        seen = self._seen[u]
+        if i not in seen:
+            seen.add(i)
+            cached = self._seen_arrays.get(u)
+            if cached is not None:
+                extended = np.append(cached, i)
+                extended.flags.writeable = False
+                self._seen_arrays[u] = extended
 
     def scores(self, user: Id, context: Mapping[str, float] | None = None) -> np.ndarray:
         """Return a score for every known item, in the order of `self.items`."""
         return self._scores(self.users.get(user), context)
 
     def seen_items(self, user: Id) -> np.ndarray:
-        """Return the indices of the items `user` has interacted with."""
+        """Return the indices of the items `user` has interacted with, as a read-only array."""
         u = self.users.get(user)
         if u is None:
             return np.empty(0, dtype=np.int64)
-        seen = self._seen[u]
-        return np.fromiter(seen, dtype=np.int64, count=len(seen))
+        cached = self._seen_arrays.get(u)
+        if cached is None:
+            seen = self._seen[u]
+            cached = self._seen_arrays[u] = np.fromiter(seen, dtype=np.int64, count=len(seen))
+            cached.flags.writeable = False
+        return cached
 
     def recommend(
         self,
@@ -175,6 +189,7 @@ class Recommender(ABC):
         indptr = np.asarray(state["seen_indptr"])
         indices = np.asarray(state["seen_indices"]).tolist()
         self._seen = [set(indices[indptr[u] : indptr[u + 1]]) for u in range(len(indptr) - 1)]
+        self._seen_arrays = {}
         self._load_state(state["model_state"])
 
     # -- subclass hooks -------------------------------------------------------

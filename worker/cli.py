@@ -15,7 +15,7 @@ import importlib
 import logging
 import sys
 
-_SUBCOMMAND_MODULES = ("worker.cmd_run", "worker.cmd_produce", "worker.cmd_evaluate")
+_SUBCOMMAND_MODULES = ("worker.cmd_run", "worker.cmd_produce", "worker.cmd_evaluate", "worker.cmd_demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

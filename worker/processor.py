@@ -56,6 +56,11 @@ class Processor:
         self.dead_letter_topic = dead_letter_topic
         self.limits = limits
         self._rejections_logged: dict[int, int] = {}
+        # Totals over the process's life, kept apart from the metrics, whose
+        # series go away with a revoked partition.
+        self.processed_total = 0
+        self.hits_total = 0
+        self.rejected_total = 0
 
     def process(self, message: Message, shard: Shard, shard_metrics: ShardMetrics) -> None:
         """Process one record of `shard`'s partition and advance its next offset."""
@@ -75,8 +80,10 @@ class Processor:
             )
             self._produce(self.output_topic, encode_key(event.user), value)
             shard_metrics.processed.inc()
+            self.processed_total += 1
             if outcome.hit:
                 shard_metrics.hits.inc()
+                self.hits_total += 1
             shard_metrics.seconds.observe(time.perf_counter() - started)
         shard.next_offset = offset + 1
 
@@ -87,6 +94,7 @@ class Processor:
 
     def _dead_letter(self, message: Message, reason: str, error: str) -> None:
         partition = message.partition()
+        self.rejected_total += 1
         self.metrics.events_rejected.labels(str(partition), reason).inc()
         logged = self._rejections_logged.get(partition, 0)
         if logged < _LOGGED_REJECTIONS:
