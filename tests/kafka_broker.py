@@ -24,6 +24,20 @@ def _docker_answers() -> bool:
         return False
 
 
+def restart_local_broker(pause: float) -> None:
+    """Stop the local test broker, wait `pause` seconds, and start it again."""
+    import time
+
+    env = {**os.environ, "KAFKA_PORT": TEST_PORT}
+    subprocess.run([str(KAFKA_LOCAL), "stop"], env=env, check=True)
+    time.sleep(pause)
+    subprocess.run([str(KAFKA_LOCAL), "start"], env=env, check=True)
+
+
+def is_local_broker(bootstrap_servers: str) -> bool:
+    return bootstrap_servers == f"127.0.0.1:{TEST_PORT}"
+
+
 @contextmanager
 def kafka_bootstrap_servers() -> Iterator[str]:
     """Yield bootstrap servers of a real broker, starting one if needed.

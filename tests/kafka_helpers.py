@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import msgpack
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from worker.topics import ensure_topic
@@ -113,13 +113,23 @@ class KafkaTestKit:
         return records
 
     def committed_offsets(self, topic: str, group: str | None = None) -> dict[int, int]:
-        consumer = Consumer({"bootstrap.servers": self.bootstrap_servers, "group.id": group or self.group})
-        try:
-            partitions = sorted(self.admin.list_topics(topic, timeout=10).topics[topic].partitions)
-            committed = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
-            return {tp.partition: tp.offset for tp in committed}
-        finally:
-            consumer.close()
+        """Return the group's committed offset per partition; -1001 where none is committed.
+
+        Retries while the broker is unavailable, as during a restart.
+        """
+        deadline = time.monotonic() + 60
+        while True:
+            consumer = Consumer({"bootstrap.servers": self.bootstrap_servers, "group.id": group or self.group})
+            try:
+                partitions = sorted(self.admin.list_topics(topic, timeout=10).topics[topic].partitions)
+                committed = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
+                return {tp.partition: tp.offset for tp in committed}
+            except KafkaException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+            finally:
+                consumer.close()
 
     def worker_args(self, input_topic: str, output_topic: str, *extra: str, instance: str = "a") -> list[str]:
         return [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import logging
 import os
@@ -85,6 +86,9 @@ def add_parser(subparsers) -> None:
                         help="seconds after SIGTERM or SIGINT before the process exits anyway (default: %(default)s)")
     parser.add_argument("--session-timeout-ms", type=int, default=10000,
                         help="consumer group session timeout (default: %(default)s)")
+    parser.add_argument("--transaction-timeout-ms", type=int, default=10000,
+                        help="transactions of a worker that died are aborted by the broker after this; "
+                             "a restore waits for them (default: %(default)s)")
     parser.add_argument("--kafka-config", action="append", type=key_value, default=[], metavar="KEY=VALUE",
                         help="extra librdkafka setting, prefixed consumer. or producer., repeatable")
     parser.set_defaults(handler=run)
@@ -114,12 +118,13 @@ def build_config(args: argparse.Namespace) -> WorkerConfig:
         exit_at_end=args.exit_at_end,
         kafka_timeout=args.kafka_timeout,
         session_timeout_ms=args.session_timeout_ms,
+        transaction_timeout_ms=args.transaction_timeout_ms,
         extra_kafka_config={k: str(v) for k, v in args.kafka_config},
     )
 
 
 def _check(args: argparse.Namespace) -> None:
-    for name in ("top_n", "recall_window", "checkpoint_interval_ms", "checkpoint_events", "batch_size",
+    for name in ("top_n", "recall_window", "transaction_timeout_ms", "session_timeout_ms", "checkpoint_interval_ms", "checkpoint_events", "batch_size",
                  "max_event_bytes"):
         if getattr(args, name) <= 0:
             raise SystemExit(f"streamrec run: --{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
@@ -173,6 +178,9 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    # `kill -USR1 PID` prints every thread's stack to stderr, also while the
+    # main thread is inside a Kafka client call.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     return worker.run()
 
 

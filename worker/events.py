@@ -27,6 +27,13 @@ MAX_CONTEXT_FEATURES = 256
 MAX_ID_INT = 2**63 - 1
 
 
+# Every reason a record can be rejected for; metric labels take only these.
+REJECT_REASONS = (
+    "tombstone", "oversized", "undecodable", "not_a_map", "missing_field",
+    "invalid_type", "non_finite", "out_of_range", "model_error",
+)
+
+
 class InvalidEvent(Exception):
     """A record that cannot be decoded or does not follow the event schema.
 

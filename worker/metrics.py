@@ -92,3 +92,6 @@ class WorkerMetrics:
             self.consumer_lag.remove(label)
         except KeyError:
             pass
+        for labels in list(self.events_rejected._metrics):
+            if labels[0] == label:
+                self.events_rejected.remove(*labels)

@@ -8,7 +8,7 @@ import time
 from confluent_kafka import Message, Producer
 
 from models import ModelError
-from worker.events import DecodeLimits, InvalidEvent, decode_event, encode_key, encode_recommendation
+from worker.events import REJECT_REASONS, DecodeLimits, InvalidEvent, decode_event, encode_key, encode_recommendation
 from worker.metrics import WorkerMetrics
 from worker.shard import Shard
 
@@ -37,6 +37,9 @@ class ShardMetrics:
         self.users = metrics.shard_users.labels(*labels)
         self.items = metrics.shard_items.labels(*labels)
         self.lag = metrics.consumer_lag.labels(str(partition))
+        # Rejection series start at 0, so rate() counts the first rejection too.
+        for reason in REJECT_REASONS:
+            metrics.events_rejected.labels(str(partition), reason)
 
 
 class Processor:

@@ -7,13 +7,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from worker.checkpoint import (
     AtLeastOnceCommitter,
     CheckpointError,
     FatalCheckpointError,
     TransactionalCommitter,
+    is_fatal,
 )
 from worker.events import DecodeLimits
 from worker.metrics import WorkerMetrics
@@ -48,6 +49,7 @@ class WorkerConfig:
     exit_at_end: bool = False
     kafka_timeout: float = 30.0
     session_timeout_ms: int = 10000
+    transaction_timeout_ms: int = 10000
     extra_kafka_config: dict[str, str] = field(default_factory=dict)
 
 
@@ -72,13 +74,17 @@ class Worker:
         self._events_since_checkpoint = 0
         self._last_checkpoint = time.monotonic()
         self._rewind_needed = False
+        self._failed = False
         self.consumer = Consumer(self._consumer_config())
         self.producer = Producer(self._producer_config())
         self.store = StateStore(config.bootstrap_servers, config.state_topic, timeout=config.kafka_timeout)
-        committer_class = TransactionalCommitter if config.guarantee == EXACTLY_ONCE else AtLeastOnceCommitter
-        self.committer = committer_class(
-            self.producer, self.consumer, self.store, config.input_topic, config.kafka_timeout
-        )
+        committer_args = (self.producer, self.consumer, self.store, config.input_topic, config.kafka_timeout)
+        if config.guarantee == EXACTLY_ONCE:
+            self.committer = TransactionalCommitter(
+                lambda: Producer(self._producer_config()), self._use_producer, *committer_args
+            )
+        else:
+            self.committer = AtLeastOnceCommitter(*committer_args)
         self.processor = Processor(
             self.producer, metrics, config.output_topic, config.dead_letter_topic,
             DecodeLimits(config.max_event_bytes),
@@ -116,11 +122,15 @@ class Worker:
         }
         if c.guarantee == EXACTLY_ONCE:
             config["transactional.id"] = c.transactional_id
-            config["transaction.timeout.ms"] = 60000
+            config["transaction.timeout.ms"] = c.transaction_timeout_ms
         else:
             config["on_delivery"] = lambda error, message: self.committer.on_delivery(error, message)
         config.update({k[len("producer."):]: v for k, v in c.extra_kafka_config.items() if k.startswith("producer.")})
         return config
+
+    def _use_producer(self, producer: Producer) -> None:
+        self.producer = producer
+        self.processor.producer = producer
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -153,24 +163,39 @@ class Worker:
         except FatalCheckpointError as exc:
             logger.error("stopping without committing: %s", exc)
             exit_code = 3
+        except KafkaException as exc:
+            if not is_fatal(exc.args[0]):
+                raise
+            logger.error("stopping without committing: the producer failed fatally: %s", exc.args[0])
+            exit_code = 3
         finally:
-            self._close(exit_code == 0)
+            self._close(clean=exit_code == 0)
         return exit_code
 
     def _close(self, clean: bool) -> None:
         self.metrics.ready.set(0)
-        try:
-            if clean:
-                # Unsubscribing triggers the revoke callback, which checkpoints.
+        if clean:
+            try:
+                # Leaving the group triggers the revoke callback, which checkpoints.
                 self.consumer.close()
+            except KafkaException as exc:
+                logger.error("closing the consumer failed: %s", exc.args[0])
+            try:
+                remaining = self.producer.flush(self.config.kafka_timeout)
+            except KafkaException as exc:
+                logger.error("flushing the producer failed: %s", exc.args[0])
             else:
-                self.committer.close(self.config.kafka_timeout)
+                if remaining:
+                    logger.error("%d records were not delivered before the timeout", remaining)
+        else:
+            # A fenced or failed producer must write nothing more: leave the
+            # group without the checkpoint in the revoke callback.
+            self._failed = True
+            self.committer.close(self.config.kafka_timeout)
+            try:
                 self.consumer.close()
-        except Exception as exc:
-            logger.error("closing the consumer failed: %s", exc)
-        remaining = self.producer.flush(self.config.kafka_timeout)
-        if remaining:
-            logger.error("%d records were not delivered before the timeout", remaining)
+            except KafkaException as exc:
+                logger.error("closing the consumer failed: %s", exc.args[0])
         logger.info("worker stopped")
 
     # -- the loop --------------------------------------------------------------
@@ -201,7 +226,7 @@ class Worker:
         if error.code() == KafkaError._PARTITION_EOF:
             self._at_end.add(message.partition())
             return
-        if error.fatal():
+        if is_fatal(error):
             raise FatalCheckpointError(f"the consumer failed fatally: {error}")
         logger.warning("consumer error on %s[%s]: %s; retrying", message.topic(), message.partition(), error)
 
@@ -284,10 +309,14 @@ class Worker:
             self.metrics.restore_seconds.observe(time.monotonic() - started)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        logger.info("revoked partitions %s; checkpointing", [p.partition for p in partitions])
         self.metrics.ready.set(0)
         try:
-            self._checkpoint()
+            if self._failed:
+                logger.info("revoked partitions %s; not checkpointing after a failure",
+                            [p.partition for p in partitions])
+            else:
+                logger.info("revoked partitions %s; checkpointing", [p.partition for p in partitions])
+                self._checkpoint()
         finally:
             for tp in partitions:
                 self._drop_shard(tp.partition)

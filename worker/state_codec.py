@@ -113,13 +113,13 @@ def encode_state(
 
 
 def _encode_array(partition: int, path: str, array: np.ndarray, block_bytes: int, blocks: dict) -> dict:
-    array = np.ascontiguousarray(array)
+    array = array if array.flags.c_contiguous else array.copy(order="C")
     if array.dtype.hasobject:
         raise StateFormatError(f"array {path!r} has dtype object; store ids as a list instead")
     rows = array.shape[0] if array.ndim else 1
-    row_bytes = max(1, array.itemsize * int(np.prod(array.shape[1:], dtype=np.int64)))
-    block_rows = max(1, block_bytes // row_bytes)
-    flat = array.reshape(rows, -1) if array.ndim else array.reshape(1, 1)
+    row_size = int(np.prod(array.shape[1:], dtype=np.int64))
+    block_rows = max(1, block_bytes // max(1, array.itemsize * row_size))
+    flat = array.reshape(rows, row_size)
     n_blocks = max(1, -(-rows // block_rows))
     for block in range(n_blocks):
         chunk = flat[block * block_rows : (block + 1) * block_rows]
@@ -167,7 +167,7 @@ def decode_state(partition: int, records: Mapping[str, bytes]) -> tuple[dict[str
                 mismatched.append(key)
         if layout["kind"] == "array":
             data = b"".join(records[key] for key in keys)
-            flat[path] = np.frombuffer(data, dtype=np.dtype(layout["dtype"])).reshape(layout["shape"]).copy()
+            flat[path] = np.frombuffer(data, dtype=np.dtype(layout["dtype"])).reshape(tuple(layout["shape"])).copy()
         else:
             values: list = []
             for key in keys:

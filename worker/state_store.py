@@ -116,6 +116,7 @@ class StateStore:
                 "isolation.level": "read_committed",
                 "auto.offset.reset": "earliest",
                 "fetch.max.bytes": 64 * 1024 * 1024,
+                "fetch.wait.max.ms": 10,
             }
         )
         tp = TopicPartition(self.topic, partition)
