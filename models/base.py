@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from models.growable import GrowableArray
 from models.ids import Id, IdIndex
 from models.topn import rank_of, top_n
 
@@ -64,6 +65,8 @@ class Recommender(ABC):
         # The same sets as arrays, built on demand and extended in place of
         # a rebuild, since scoring asks for them at least twice per event.
         self._seen_arrays: dict[int, np.ndarray] = {}
+        # Latest event time per user, for evicting users not seen for a while.
+        self._last_seen = GrowableArray()
 
     # -- public API -----------------------------------------------------------
 
@@ -77,12 +80,15 @@ class Recommender(ABC):
         if u is None:
             u = self.users.add(event.user)
             self._seen.append(set())
+            self._last_seen.append(event.ts)
             self._register_user(u, event)
         i = self.items.get(event.item)
         if i is None:
             i = self.items.add(event.item)
             self._register_item(i, event)
         self._update(u, i, event)
+        if event.ts > self._last_seen.rows[u]:
+            self._last_seen.rows[u] = event.ts
         seen = self._seen[u]
         if i not in seen:
             seen.add(i)
@@ -177,6 +183,7 @@ class Recommender(ABC):
             "items": self.items.state_dict(),
             "seen_indptr": indptr,
             "seen_indices": indices,
+            "user_last_seen": self._last_seen.rows.copy(),
             "model_state": self._state(),
         }
 
@@ -190,9 +197,33 @@ class Recommender(ABC):
         indices = np.asarray(state["seen_indices"]).tolist()
         self._seen = [set(indices[indptr[u] : indptr[u + 1]]) for u in range(len(indptr) - 1)]
         self._seen_arrays = {}
+        self._last_seen.load(np.asarray(state["user_last_seen"], dtype=np.float64))
         self._load_state(state["model_state"])
 
+    def evict_users(self, seen_before: float) -> int:
+        """Forget every user whose latest event is older than `seen_before` (event time, seconds).
+
+        The user's parameters and history go; items stay. A user who comes
+        back afterwards starts as a new user. Returns the number evicted.
+        Raises NotImplementedError for a model without `_compact_users`.
+        """
+        keep = self._last_seen.rows >= seen_before
+        n_evicted = int(keep.size - np.count_nonzero(keep))
+        if n_evicted == 0:
+            return 0
+        self._compact_users(keep)
+        kept = np.flatnonzero(keep)
+        self.users.load_state_dict({"ids": [self.users.id_of(u) for u in kept.tolist()]})
+        self._seen = [self._seen[u] for u in kept.tolist()]
+        self._seen_arrays = {}
+        self._last_seen.load(self._last_seen.rows[keep])
+        return n_evicted
+
     # -- subclass hooks -------------------------------------------------------
+
+    def _compact_users(self, keep: np.ndarray) -> None:
+        """Keep only the user rows where the boolean mask `keep` is true, in order."""
+        raise NotImplementedError(f"model {self.name!r} does not support evicting users")
 
     def _register_user(self, u: int, event: Event) -> None:
         """Allocate parameters for the new user index `u`."""

@@ -91,6 +91,9 @@ class IncrementalMF(Recommender):
         self._P.rows[u] = new_p
         self._Q.rows[i] = new_q
 
+    def _compact_users(self, keep: np.ndarray) -> None:
+        self._P.load(self._P.rows[keep])
+
     def _scores(self, u: int | None, context: Mapping[str, float] | None) -> np.ndarray:
         if u is None:
             return np.zeros(len(self.items))

@@ -11,7 +11,7 @@ import signal
 import socket
 import threading
 
-from models import MODELS
+from models import MODELS, Recommender
 from worker.metrics import WorkerMetrics
 from worker.runner import AT_LEAST_ONCE, EXACTLY_ONCE, Worker, WorkerConfig
 from worker.shard import ShardSettings
@@ -64,6 +64,9 @@ def add_parser(subparsers) -> None:
                         help="rank items the user already interacted with too (default: exclude them)")
     parser.add_argument("--recall-window", type=int, default=1000,
                         help="events over which the rolling recall@N metric is computed (default: %(default)s)")
+    parser.add_argument("--evict-after", type=float,
+                        help="forget users with no event for this many seconds of event time, checked every "
+                             "1000 events per shard (default: keep every user)")
     parser.add_argument("--guarantee", default=EXACTLY_ONCE, choices=[EXACTLY_ONCE, AT_LEAST_ONCE],
                         help="processing guarantee (default: %(default)s)")
     parser.add_argument("--checkpoint-interval-ms", type=int, default=1000,
@@ -109,6 +112,7 @@ def build_config(args: argparse.Namespace) -> WorkerConfig:
             top_n=args.top_n,
             exclude_seen=not args.include_seen,
             recall_window=args.recall_window,
+            evict_after=args.evict_after,
         ),
         guarantee=args.guarantee,
         checkpoint_interval_ms=args.checkpoint_interval_ms,
@@ -128,13 +132,17 @@ def _check(args: argparse.Namespace) -> None:
                  "max_event_bytes"):
         if getattr(args, name) <= 0:
             raise SystemExit(f"streamrec run: --{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    if args.evict_after is not None and not args.evict_after > 0:
+        raise SystemExit(f"streamrec run: --evict-after must be a positive number of seconds, got {args.evict_after}")
     for key, _ in args.kafka_config:
         if not key.startswith(("consumer.", "producer.")):
             raise SystemExit(f"streamrec run: --kafka-config {key}: prefix the key with consumer. or producer.")
     try:
-        MODELS[args.model](**dict(args.model_param))
+        model = MODELS[args.model](**dict(args.model_param))
     except (TypeError, ValueError) as exc:
         raise SystemExit(f"streamrec run: invalid --model-param for model {args.model}: {exc}") from None
+    if args.evict_after is not None and type(model)._compact_users is Recommender._compact_users:
+        raise SystemExit(f"streamrec run: model {args.model} does not support --evict-after")
 
 
 def prepare_topics(config: WorkerConfig) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from models import Event, Recommender, make_model
-from models.topn import rank_of, top_n
+from models.topn import rank_of
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,10 @@ class ShardSettings:
     top_n: int = 10
     exclude_seen: bool = True
     recall_window: int = 1000
+    # Users whose latest event is older than this many seconds of event time
+    # behind the newest event are evicted; None keeps every user.
+    evict_after: float | None = None
+    evict_every: int = 1000
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,8 @@ class Shard:
         self._window = np.zeros(max(1, settings.recall_window), dtype=bool)
         self._window_filled = 0
         self._window_position = 0
+        self._events = 0
+        self._newest_ts = -np.inf
 
     def process(self, event: Event) -> Outcome:
         """Test, learn and recommend for one event.
@@ -61,6 +67,12 @@ class Shard:
             event.user, self.settings.top_n, exclude_seen=self.settings.exclude_seen, context=event.context
         )
         self._record(hit)
+        self._events += 1
+        self._newest_ts = max(self._newest_ts, event.ts)
+        if self.settings.evict_after is not None and self._events % self.settings.evict_every == 0:
+            # Counted in events, not wall-clock time, so a replay evicts at
+            # the same points and restarts reproduce the same state.
+            self.model.evict_users(self._newest_ts - self.settings.evict_after)
         return Outcome(hit, items, scores)
 
     def _test(self, event: Event) -> bool:
@@ -91,7 +103,9 @@ class Shard:
         return float(self._window.mean())
 
     def window_state(self) -> dict[str, Any]:
-        return {"window": self._window.copy(), "filled": self._window_filled, "position": self._window_position}
+        """Return the shard's own counters, for checkpoints."""
+        return {"window": self._window.copy(), "filled": self._window_filled, "position": self._window_position,
+                "events": self._events, "newest_ts": float(self._newest_ts)}
 
     def load_window_state(self, state: Mapping[str, Any]) -> None:
         window = np.asarray(state["window"], dtype=bool)
@@ -99,6 +113,6 @@ class Shard:
             self._window = window.copy()
             self._window_filled = int(state["filled"])
             self._window_position = int(state["position"])
+        self._events = int(state.get("events", 0))
+        self._newest_ts = float(state.get("newest_ts", -np.inf))
 
-
-__all__ = ["Outcome", "Shard", "ShardSettings", "top_n"]
