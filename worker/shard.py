@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 
 from models import Event, Recommender, make_model
-from models.topn import rank_of
 
 
 @dataclass(frozen=True)
@@ -83,10 +82,16 @@ class Shard:
             return False
         scores = np.array(model.scores(event.user, event.context), dtype=np.float64)
         if self.settings.exclude_seen:
-            scores[model.seen_items(event.user)] = -np.inf
-        if scores[i] == -np.inf:
+            seen = model.seen_items(event.user)
+            scores[seen] = -np.inf
+            if scores[i] == -np.inf:
+                return False
+        # The same ordering as top_n: higher scores first, ties by lower index.
+        target = scores[i]
+        ahead = int(np.count_nonzero(scores > target))
+        if ahead >= self.settings.top_n:
             return False
-        return rank_of(scores, i) < self.settings.top_n
+        return ahead + int(np.count_nonzero(scores[:i] == target)) < self.settings.top_n
 
     def _record(self, hit: bool) -> None:
         self._window[self._window_position] = hit

@@ -50,3 +50,15 @@ def test_eviction_keeps_state_round_trip():
         b = copy.process(Event(k % 7, k % 5, ts=float(k * 10)))
         assert a.items == b.items
         np.testing.assert_array_equal(a.scores, b.scores)
+
+
+def test_hit_agrees_with_top_n_before_learning():
+    rng = np.random.default_rng(4)
+    for model in ("popular", "imf"):
+        shard = Shard(0, ShardSettings(model, {}, top_n=5))
+        for k in range(600):
+            # Few items and repeated scores exercise ties at the cut.
+            event = Event(int(rng.integers(0, 20)), int(rng.integers(0, 40)), float(k))
+            expected, _ = shard.model.recommend(event.user, 5)
+            assert shard._test(event) == (event.item in expected), (model, k)
+            shard.model.learn(event)
