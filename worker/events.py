@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass
 
 import msgpack
+import numpy as np
 
 from models import Event
 
@@ -159,14 +160,14 @@ def encode_key(user: int | str) -> bytes:
 
 
 def encode_recommendation(
-    event: Event, items: list, scores, model: str, topic: str, partition: int, offset: int
+    event: Event, items: list, scores: np.ndarray, model: str, topic: str, partition: int, offset: int
 ) -> bytes:
     """Encode the output record value for one processed event."""
     return msgpack.packb(
         {
             "user": event.user,
             "items": items,
-            "scores": [float(s) for s in scores],
+            "scores": scores.tolist(),
             "model": model,
             "ts": event.ts,
             "topic": topic,

@@ -35,6 +35,10 @@ class ShardMetrics:
         self.recall = metrics.recall.labels(*labels)
         self.seconds = metrics.event_seconds.labels(*labels)
         self.users = metrics.shard_users.labels(*labels)
+        # Counts since the last flush; incrementing a Prometheus counter takes
+        # a lock, so per-event counts are added once per consumed batch.
+        self.pending_processed = 0
+        self.pending_hits = 0
         self.items = metrics.shard_items.labels(*labels)
         self.lag = metrics.consumer_lag.labels(str(partition))
         # Rejection series start at 0, so rate() counts the first rejection too.
@@ -82,15 +86,22 @@ class Processor:
                 message.topic(), message.partition(), offset,
             )
             self._produce(self.output_topic, encode_key(event.user), value)
-            shard_metrics.processed.inc()
+            shard_metrics.pending_processed += 1
             self.processed_total += 1
             if outcome.hit:
-                shard_metrics.hits.inc()
+                shard_metrics.pending_hits += 1
                 self.hits_total += 1
             shard_metrics.seconds.observe(time.perf_counter() - started)
         shard.next_offset = offset + 1
 
     def update_gauges(self, shard: Shard, shard_metrics: ShardMetrics) -> None:
+        """Flush the shard's pending counts and set its gauges; called once per consumed batch."""
+        if shard_metrics.pending_processed:
+            shard_metrics.processed.inc(shard_metrics.pending_processed)
+            shard_metrics.pending_processed = 0
+        if shard_metrics.pending_hits:
+            shard_metrics.hits.inc(shard_metrics.pending_hits)
+            shard_metrics.pending_hits = 0
         shard_metrics.recall.set(shard.recall)
         shard_metrics.users.set(shard.model.n_users)
         shard_metrics.items.set(shard.model.n_items)

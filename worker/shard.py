@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from models import Event, Recommender, make_model
+from models.topn import top_n
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,10 @@ class Shard:
         self._window_position = 0
         self._events = 0
         self._newest_ts = -np.inf
+        # The user and masked scores published for the previous event. Users
+        # come in sessions, so the next event is often the same user's, and
+        # nothing has been learned since: those scores are its test scores.
+        self._last_published: tuple[object, np.ndarray] | None = None
 
     def process(self, event: Event) -> Outcome:
         """Test, learn and recommend for one event.
@@ -62,9 +67,10 @@ class Shard:
         """
         hit = self._test(event)
         self.model.learn(event)
-        items, scores = self.model.recommend(
-            event.user, self.settings.top_n, exclude_seen=self.settings.exclude_seen, context=event.context
-        )
+        scores = self._candidate_scores(event)
+        best = top_n(scores, self.settings.top_n)
+        items = self.model.items.ids_of(best)
+        self._last_published = (event.user, scores) if event.context is None else None
         self._record(hit)
         self._events += 1
         self._newest_ts = max(self._newest_ts, event.ts)
@@ -72,7 +78,15 @@ class Shard:
             # Counted in events, not wall-clock time, so a replay evicts at
             # the same points and restarts reproduce the same state.
             self.model.evict_users(self._newest_ts - self.settings.evict_after)
-        return Outcome(hit, items, scores)
+            self._last_published = None
+        return Outcome(hit, items, scores[best])
+
+    def _candidate_scores(self, event: Event) -> np.ndarray:
+        """Return scores of every known item for the event's user, -inf for excluded ones."""
+        scores = np.array(self.model.scores(event.user, event.context), dtype=np.float64)
+        if self.settings.exclude_seen:
+            scores[self.model.seen_items(event.user)] = -np.inf
+        return scores
 
     def _test(self, event: Event) -> bool:
         model = self.model
@@ -80,12 +94,13 @@ class Shard:
         if i is None:
             # An item the shard has never seen cannot be in any top-N list.
             return False
-        scores = np.array(model.scores(event.user, event.context), dtype=np.float64)
-        if self.settings.exclude_seen:
-            seen = model.seen_items(event.user)
-            scores[seen] = -np.inf
-            if scores[i] == -np.inf:
-                return False
+        last = self._last_published
+        if last is not None and event.context is None and last[0] == event.user:
+            scores = last[1]
+        else:
+            scores = self._candidate_scores(event)
+        if scores[i] == -np.inf:
+            return False
         # The same ordering as top_n: higher scores first, ties by lower index.
         target = scores[i]
         ahead = int(np.count_nonzero(scores > target))
