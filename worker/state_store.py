@@ -156,7 +156,7 @@ class StateStore:
         while True:
             if time.monotonic() > deadline:
                 raise RestoreError(f"reading state topic {self.topic}[{partition}] timed out")
-            for message in consumer.consume(num_messages=10000, timeout=1.0):
+            for message in consumer.consume(num_messages=10000, timeout=0.05):
                 error = message.error()
                 if error is not None:
                     if error.code() == KafkaError._PARTITION_EOF:
