@@ -8,12 +8,12 @@ from typing import Any
 
 import numpy as np
 
-from models.base import Event, Recommender
+from models.base import Event, Recommender, check_finite
 from models.growable import GrowableArray
 
-# Rescale the stored weights once an event's weight exceeds this, so they stay
-# far from float64's overflow at about 1.8e308.
-_RESCALE_ABOVE = 1e100
+# Rescale the stored weights once an event's weight would exceed 2^this (about
+# 1e100), so they stay far from float64's overflow at about 1.8e308.
+_RESCALE_EXPONENT = 332.0
 
 
 class Popular(Recommender):
@@ -51,21 +51,29 @@ class Popular(Recommender):
         self._counts.resize(i + 1)
 
     def _update(self, u: int, i: int, event: Event) -> None:
-        self._counts.rows[i] += self._weight(event.ts)
+        weight, rescale, t0 = self._weight(event.ts)
+        count = float(self._counts.rows[i]) * rescale + weight
+        check_finite(self, event, count=np.array([count]))
+        if rescale != 1.0:
+            self._counts.rows[:] *= rescale
+        self._counts.rows[i] = count
+        self._t0 = t0
 
-    def _weight(self, ts: float) -> float:
+    def _weight(self, ts: float) -> tuple[float, float, float | None]:
+        """Return the event's weight, the factor to rescale the stored sums by, and the new reference time."""
         if self.half_life is None:
-            return 1.0
-        if self._t0 is None:
-            self._t0 = ts
-        weight = math.exp2((ts - self._t0) / self.half_life)
-        if weight > _RESCALE_ABOVE:
+            return 1.0, 1.0, self._t0
+        t0 = ts if self._t0 is None else self._t0
+        exponent = (ts - t0) / self.half_life
+        if exponent > _RESCALE_EXPONENT:
             # Move the reference to this event: all stored sums shrink by the
-            # same factor, so the ranking is unchanged.
-            self._counts.rows[:] /= weight
-            self._t0 = ts
-            weight = 1.0
-        return weight
+            # same factor (to 0 when the jump is huge), so the ranking is
+            # unchanged. exp2(exponent) itself could overflow.
+            return 1.0, math.exp2(-exponent), ts
+        return math.exp2(exponent), 1.0, t0
+
+    def _compact_users(self, keep: np.ndarray) -> None:
+        """Nothing to do: the counts are per item, not per user."""
 
     def _scores(self, u: int | None, context: Mapping[str, float] | None) -> np.ndarray:
         return self._counts.rows

@@ -5,12 +5,26 @@ from __future__ import annotations
 from typing import Any
 
 from models.base import Recommender
+from models.bprmf import BPRMF
+from models.ifm import IncrementalFM
 from models.imf import IncrementalMF
+from models.knn import ItemKNN, UserKNN
 from models.popular import Popular
+from models.random import RandomRecommender
+from models.sketch import SketchRecommender
 
 MODELS: dict[str, type[Recommender]] = {
-    Popular.name: Popular,
-    IncrementalMF.name: IncrementalMF,
+    cls.name: cls
+    for cls in (
+        Popular,
+        RandomRecommender,
+        IncrementalMF,
+        BPRMF,
+        IncrementalFM,
+        SketchRecommender,
+        UserKNN,
+        ItemKNN,
+    )
 }
 
 
