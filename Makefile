@@ -8,6 +8,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 KAFKA := deploy/kafka-local/kafka.sh
+# Port of the demo's local broker; the tests use their own (19092).
+KAFKA_PORT ?= 9092
+export KAFKA_PORT
 
 .PHONY: demo test install kafka-start kafka-stop bench clean
 
@@ -27,7 +30,7 @@ kafka-stop:
 
 demo: $(STAMP)
 	$(KAFKA) start
-	$(BIN)/streamrec demo
+	$(BIN)/streamrec demo --bootstrap-servers 127.0.0.1:$(KAFKA_PORT)
 
 test: $(STAMP)
 	$(KAFKA) fetch
@@ -36,7 +39,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(KAFKA) start
-	$(BIN)/python bench/bench_worker.py
+	$(BIN)/python bench/bench_worker.py --bootstrap-servers 127.0.0.1:$(KAFKA_PORT)
 	$(BIN)/python bench/bench_models.py
 
 clean:

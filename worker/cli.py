@@ -10,10 +10,18 @@ command line wins.
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import logging
-import sys
+import os
+
+# Each event is scored with small matrix-vector products, for which OpenBLAS's
+# threads cost more than they give (the sketch model ran about 5 times slower
+# with two threads on a 2-core machine). Set before numpy loads; an explicit
+# OPENBLAS_NUM_THREADS wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import importlib  # noqa: E402
+import logging  # noqa: E402
+import sys  # noqa: E402
 
 _SUBCOMMAND_MODULES = ("worker.cmd_run", "worker.cmd_produce", "worker.cmd_evaluate", "worker.cmd_demo")
 
