@@ -94,7 +94,9 @@ class Recommender(ABC):
             seen.add(i)
             cached = self._seen_arrays.get(u)
             if cached is not None:
-                extended = np.append(cached, i)
+                extended = np.empty(cached.size + 1, dtype=np.int64)
+                extended[:-1] = cached
+                extended[-1] = i
                 extended.flags.writeable = False
                 self._seen_arrays[u] = extended
 

@@ -16,13 +16,12 @@ class GrowableArray:
     def __init__(self, shape_tail: tuple[int, ...] = (), dtype=np.float64, capacity: int = 64) -> None:
         self._buffer = np.zeros((capacity, *shape_tail), dtype=dtype)
         self._size = 0
+        # A view of the first `len(self)` rows, refreshed on every size change
+        # (an attribute rather than a property: models read it per event).
+        self.rows = self._buffer[:0]
 
     def __len__(self) -> int:
         return self._size
-
-    @property
-    def rows(self) -> np.ndarray:
-        return self._buffer[: self._size]
 
     @property
     def capacity(self) -> int:
@@ -34,6 +33,7 @@ class GrowableArray:
             self._grow(self._size + 1)
         self._buffer[self._size] = row
         self._size += 1
+        self.rows = self._buffer[: self._size]
         return self._size - 1
 
     def resize(self, size: int) -> None:
@@ -41,6 +41,7 @@ class GrowableArray:
         if size > self._buffer.shape[0]:
             self._grow(size)
         self._size = max(self._size, size)
+        self.rows = self._buffer[: self._size]
 
     def _grow(self, min_capacity: int) -> None:
         capacity = max(min_capacity, 2 * self._buffer.shape[0])
@@ -55,3 +56,4 @@ class GrowableArray:
         self._buffer = np.zeros((capacity, *rows.shape[1:]), dtype=self._buffer.dtype)
         self._buffer[: rows.shape[0]] = rows
         self._size = rows.shape[0]
+        self.rows = self._buffer[: self._size]

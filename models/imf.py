@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -110,7 +111,9 @@ class IncrementalMF(Recommender):
         new_q = shrink * q_i + step * p_u
         new_b = b_i + self.bias_learning_rate * error if self.item_bias else 0.0
 
-        check_finite(self, event, user_factors=new_p, item_factors=new_q, item_bias=np.array(new_b))
+        # One sum is finite only if every term is; the full check names the culprit.
+        if not math.isfinite(float(new_p.sum()) + float(new_q.sum()) + new_b):
+            check_finite(self, event, user_factors=new_p, item_factors=new_q, item_bias=np.array(new_b))
         self._P.rows[u] = new_p
         self._Q.rows[i] = new_q
         self._b.rows[i] = new_b

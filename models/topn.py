@@ -8,6 +8,8 @@ import numpy as np
 # Sample size, in multiples of n, used to find a score threshold that at
 # least n entries reach before selecting among the entries above it.
 _SAMPLE_FACTOR = 16
+# Above this many candidates, a partition narrows them before the sort.
+_SORT_AT_MOST = 512
 
 
 def top_n(scores: np.ndarray, n: int) -> np.ndarray:
@@ -28,18 +30,18 @@ def top_n(scores: np.ndarray, n: int) -> np.ndarray:
         sample = scores[:: size // (_SAMPLE_FACTOR * n)]
         bound = np.partition(sample, sample.size - n)[sample.size - n]
         if bound > -np.inf:
-            candidates = np.flatnonzero(scores >= bound)
+            candidates = (scores >= bound).nonzero()[0]
     if candidates is None:
-        candidates = np.flatnonzero(scores > -np.inf)
+        candidates = (scores > -np.inf).nonzero()[0]
     values = scores[candidates]
-    if n < values.size:
+    if values.size > _SORT_AT_MOST:
         # Keep every entry that ties with the n-th best, so the tie-break by
         # index below sees all of them.
         kth = np.partition(values, values.size - n)[values.size - n]
         keep = values >= kth
         candidates, values = candidates[keep], values[keep]
-    # lexsort sorts by the last key first: score descending, then index.
-    order = np.lexsort((candidates, -values))[:n]
+    # A stable sort of the negated scores keeps ascending indices among ties.
+    order = np.argsort(-values, kind="stable")[:n]
     return candidates[order]
 
 
