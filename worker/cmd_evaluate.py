@@ -62,7 +62,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help=f"comma-separated model names, from: {', '.join(MODELS)} (default: %(default)s)",
     )
 
-    parser.add_argument("--top-n", type=positive_int, default=10, help="length N of the top-N list (default: %(default)s)")
+    parser.add_argument(
+        "--top-n", type=positive_int, default=10, help="length N of the top-N list (default: %(default)s)"
+    )
     parser.add_argument(
         "--window",
         type=positive_int,
@@ -157,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             args.output.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
         except OSError as exc:
-            print(f"streamrec evaluate: error: cannot write {args.output}: {exc}", file=sys.stderr)
+            print(f"streamrec evaluate: error: failed to write {args.output}: {exc}", file=sys.stderr)
             return 1
         logger.info("wrote the results to %s", args.output)
     return 0
@@ -196,7 +198,7 @@ def build_model(name: str, interactions: Interactions, seed: int) -> Recommender
     try:
         return make_model(name, **params)
     except ValueError as exc:
-        raise EvaluationError(f"cannot build model {name!r}: {exc}") from exc
+        raise EvaluationError(f"failed to build model {name!r}: {exc}") from exc
 
 
 def format_report(result: EvaluationResult, dataset: str, min_rating: float | None) -> str:
@@ -208,7 +210,7 @@ def format_report(result: EvaluationResult, dataset: str, min_rating: float | No
     lines = [
         f"{dataset}: {result.n_events} events{rating}; {result.n_warmup_events} warm-up, "
         f"{result.n_test_events} tested; {result.mean_candidates:.1f} candidates per tested event on average; "
-        f"{result.n_unseen_item_events} tested events have an item never seen before",
+        f"tested events whose item was never seen before: {result.n_unseen_item_events}",
         "",
         f"All {result.n_test_events} tested events:",
         *_table(result.top_n, overall, [m.events_per_second for m in result.models]),
