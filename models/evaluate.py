@@ -8,7 +8,8 @@ positive-only feedback", UMAP 2014:
 2. The first `int(warmup * len(events))` events are learned only.
 3. For every later event, the candidates are the items seen in all earlier
    events, less the items the event's user interacted with in earlier events,
-   plus the event's item. Each model scores all its known items once. The rank
+   plus the event's item (FluRS's `repeat=False`, its setting for
+   MovieLens). Each model scores all its known items once. The rank
    of the event's item among the candidates is recorded with the order of
    `models.topn.rank_of`: a higher score first, and on equal scores the lower
    item index in order of first sight.
@@ -146,8 +147,8 @@ class SeenItems:
 def rank_among_candidates(scores: np.ndarray, candidates: Candidates) -> int:
     """Return the 0-based rank of the event's item among `candidates`, given scores of all seen items.
 
-    Ties go to the lower item index, as in `models.topn.rank_of`. An item never
-    seen before ranks last.
+    Ties go to the lower item index, as in `models.topn.rank_of`. A candidate
+    scored NaN is never ahead. An item never seen before ranks last.
     """
     target = candidates.target
     if target is None:
@@ -235,10 +236,10 @@ def evaluate(
     """Run test-then-learn over `events` for every model in `models`, in one pass.
 
     `models` maps a label to an empty model. Every model is tested on and
-    learns the same events in the same order. `warmup` is the fraction of events, from the start, that
-    are learned without a test. `window` is the number of last tested events
-    the window metrics cover. `events` only needs `len` and iteration, so a
-    progress-bar wrapper works.
+    learns the same events in the same order. `warmup` is the fraction of
+    events, from the start, that are learned without a test. `window` is the
+    number of last tested events the window metrics cover. `events` only needs
+    `len` and iteration, so a progress-bar wrapper works.
 
     Raises ValueError on an argument out of range or a model that has already
     learned, and EvaluationError when a model returns scores that do not cover
