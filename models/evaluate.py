@@ -125,23 +125,34 @@ class SeenItems:
     def __init__(self) -> None:
         self.items = IdIndex()
         self._known: dict[Id, set[int]] = {}
+        # The same sets as index arrays, extended as items are observed.
+        self._known_arrays: dict[Id, np.ndarray] = {}
 
     def candidates(self, event: Event) -> Candidates:
         """Return the candidates for testing `event` before it is observed."""
-        mask = np.ones(len(self.items), dtype=bool)
-        known = self._known.get(event.user)
+        n_items = len(self.items)
+        mask = np.ones(n_items, dtype=bool)
+        known = self._known.get(event.user, ())
         if known:
-            mask[np.fromiter(known, dtype=np.int64, count=len(known))] = False
+            mask[self._known_arrays[event.user]] = False
         target = self.items.get(event.item)
         if target is None:
-            return Candidates(mask, None, int(np.count_nonzero(mask)) + 1)
+            return Candidates(mask, None, n_items - len(known) + 1)
         mask[target] = True
-        return Candidates(mask, target, int(np.count_nonzero(mask)))
+        return Candidates(mask, target, n_items - len(known) + (target in known))
 
     def observe(self, event: Event) -> None:
         """Record `event`'s item as seen and as known to its user."""
         i = self.items.add(event.item)
-        self._known.setdefault(event.user, set()).add(i)
+        known = self._known.setdefault(event.user, set())
+        if i not in known:
+            known.add(i)
+            previous = self._known_arrays.get(event.user)
+            extended = np.empty(len(known), dtype=np.int64)
+            if previous is not None:
+                extended[:-1] = previous
+            extended[-1] = i
+            self._known_arrays[event.user] = extended
 
 
 def rank_among_candidates(scores: np.ndarray, candidates: Candidates) -> int:
