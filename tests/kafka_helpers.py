@@ -160,9 +160,16 @@ class KafkaTestKit:
         return process, log
 
 
-def wait_for(condition, timeout: float, interval: float = 0.2, message: str = "condition") -> None:
+def wait_for(condition, timeout: float, interval: float = 0.2, message: str = "condition",
+             workers: tuple[tuple[subprocess.Popen, Path], ...] = ()) -> None:
+    """Wait until `condition()` is true; fail at once if one of `workers` (process, log) has exited."""
     deadline = time.monotonic() + timeout
     while not condition():
+        for process, log in workers:
+            if process.poll() is not None:
+                raise AssertionError(
+                    f"the worker exited with {process.returncode} while waiting for {message}:\n{log.read_text()}"
+                )
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {message}")
         time.sleep(interval)

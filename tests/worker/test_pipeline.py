@@ -134,7 +134,8 @@ def test_metrics_endpoint_serves_documented_names(kafka: KafkaTestKit):
             return sum(float(line.rsplit(" ", 1)[1]) for line in scrape().splitlines()
                        if line.startswith("streamrec_events_processed_total{"))
 
-        wait_for(lambda: processed() == len(events), 60, message="all events processed")
+        wait_for(lambda: processed() == len(events), 60, message="all events processed",
+                 workers=((process, log),))
         wait_for(lambda: "streamrec_checkpoints_total 0.0" not in scrape(), 30, message="a checkpoint")
         text = scrape()
         for name in DOCUMENTED_METRICS:

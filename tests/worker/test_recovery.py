@@ -104,11 +104,6 @@ def test_sigkill_restarts_match_uninterrupted_run(kafka: KafkaTestKit, stream: s
     _assert_same_state(_final_state(kafka, f"{kafka.group}.state"), reference_state)
 
 
-def _assigned(log) -> bool:
-    return "assigned partitions [" in log.read_text() and "assigned partitions []" not in log.read_text().rsplit(
-        "assigned partitions", 1)[-1][:4]
-
-
 def test_survivor_and_newcomer_take_over_shards(kafka: KafkaTestKit, stream: str):
     reference_outputs, reference_state = _reference_run(kafka, stream)
     sink = kafka.topic("out")
@@ -117,7 +112,7 @@ def test_survivor_and_newcomer_take_over_shards(kafka: KafkaTestKit, stream: str
     third = None
     try:
         wait_for(lambda: _committed_total(kafka, stream, kafka.group) >= N_EVENTS // 4, 120,
-                 message="a quarter of the events committed")
+                 message="a quarter of the events committed", workers=((first, first_log), (second, second_log)))
         wait_for(lambda: "assigned partitions [" in second_log.read_text()
                  and "assigned partitions [" in first_log.read_text(), 60, message="both workers assigned")
         second.kill()
@@ -147,7 +142,7 @@ def test_sigterm_exits_in_bound_with_work_committed(kafka: KafkaTestKit, stream:
     sink = kafka.topic("out")
     process, log = kafka.start_worker(kafka.worker_args(stream, sink, *SLOW, "--shutdown-timeout", "20"))
     wait_for(lambda: _committed_total(kafka, stream, kafka.group) >= N_EVENTS // 3, 120,
-             message="a third of the events committed")
+             message="a third of the events committed", workers=((process, log),))
     process.send_signal(signal.SIGTERM)
     signalled = time.monotonic()
     code = process.wait(30)
@@ -165,7 +160,8 @@ def test_sigterm_exits_in_bound_with_work_committed(kafka: KafkaTestKit, stream:
 def test_fenced_instance_stops_without_duplicates(kafka: KafkaTestKit, stream: str):
     sink = kafka.topic("out")
     older, older_log = kafka.start_worker(kafka.worker_args(stream, sink, *SLOW, instance="same"))
-    wait_for(lambda: _committed_total(kafka, stream, kafka.group) >= N_EVENTS // 5, 120, message="progress")
+    wait_for(lambda: _committed_total(kafka, stream, kafka.group) >= N_EVENTS // 5, 120, message="progress",
+             workers=((older, older_log),))
     newer, newer_log = kafka.start_worker(kafka.worker_args(stream, sink, *SLOW, instance="same"))
     try:
         code = older.wait(90)
@@ -191,7 +187,7 @@ def test_broker_restart_is_waited_out(kafka: KafkaTestKit, stream: str):
     process, log = kafka.start_worker(kafka.worker_args(stream, sink, *SLOW))
     try:
         wait_for(lambda: _committed_total(kafka, stream, kafka.group) >= N_EVENTS // 4, 120,
-                 message="a quarter of the events committed")
+                 message="a quarter of the events committed", workers=((process, log),))
         restart_local_broker(pause=3)
         wait_for(lambda: _committed_total(kafka, stream, kafka.group) >= N_EVENTS, 240,
                  message="every event committed after the restart")
