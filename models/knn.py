@@ -171,7 +171,7 @@ class UserKNN(_WindowedKNN):
 
     name = "userknn"
 
-    def __init__(self, *, k: int = 60, window: int | None = 75, seed: int = 0) -> None:
+    def __init__(self, *, k: int = 40, window: int | None = 75, seed: int = 0) -> None:
         super().__init__(k=k, window=window, seed=seed)
         self._reset_counts()
 
