@@ -62,8 +62,8 @@ class Recommender(ABC):
         self.users = IdIndex()
         self.items = IdIndex()
         self._seen: list[set[int]] = []
-        # The same sets as arrays, built on demand and extended in place of
-        # a rebuild, since scoring asks for them at least twice per event.
+        # The same sets as arrays, built on demand and then extended rather
+        # than rebuilt, because scoring reads them at least twice per event.
         self._seen_arrays: dict[int, np.ndarray] = {}
         # Latest event time per user, for evicting users not seen for a while.
         self._last_seen = GrowableArray()
@@ -251,7 +251,7 @@ class Recommender(ABC):
 
 
 def check_finite(model: Recommender, event: Event, **arrays: np.ndarray) -> None:
-    """Raise NonFiniteParameterError if any of `arrays` holds NaN or infinity."""
+    """Raise NonFiniteParameterError if any of `arrays` contains NaN or infinity."""
     # A sum is finite only if every term is (it also flags sums that overflow,
     # whose terms are near float64's limit), so one reduction per array
     # decides the common case.

@@ -36,7 +36,7 @@ def top_n(scores: np.ndarray, n: int) -> np.ndarray:
     values = scores[candidates]
     if values.size > _SORT_AT_MOST:
         # Keep every entry that ties with the n-th best, so the tie-break by
-        # index below sees all of them.
+        # index below considers all of them.
         kth = np.partition(values, values.size - n)[values.size - n]
         keep = values >= kth
         candidates, values = candidates[keep], values[keep]

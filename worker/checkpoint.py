@@ -22,8 +22,8 @@ from worker.state_store import StateStore
 logger = logging.getLogger(__name__)
 
 
-# Longest single blocking call into librdkafka; Python runs signal handlers
-# only between calls.
+# Maximum seconds of one blocking call into librdkafka, because Python runs
+# signal handlers only between calls.
 _ATTEMPT_SECONDS = 2.0
 # How long past its own timeout a transactional call may run before the
 # producer counts as stuck.
@@ -111,7 +111,8 @@ class TransactionalCommitter(_Committer):
     `make_producer` builds a producer with the worker's transactional id. A
     producer stuck in a transactional call is replaced by a new one; its
     init_transactions fences the stuck instance and aborts its transaction.
-    `on_new_producer` tells the worker, whose processor produces outputs too.
+    `on_new_producer` passes the new producer to the worker, whose processor
+    produces outputs too.
     """
 
     def __init__(self, make_producer: Callable[[], Producer], on_new_producer: Callable[[Producer], None],

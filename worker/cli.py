@@ -4,7 +4,7 @@ Each subcommand lives in its own module, which provides `add_parser(subparsers)`
 that registers the subcommand and sets its handler as the `handler` default.
 Every option can also be set by an environment variable named STREAMREC_ and
 the option's long name in capitals with dashes as underscores, for example
-STREAMREC_BOOTSTRAP_SERVERS for --bootstrap-servers; an option given on the
+STREAMREC_BOOTSTRAP_SERVERS for --bootstrap-servers. An option given on the
 command line wins.
 """
 

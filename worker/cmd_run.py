@@ -178,8 +178,8 @@ def run(args: argparse.Namespace) -> int:
 
     def stop(signum, frame):
         worker.request_stop(signum)
-        # The loop stops within one poll; this bound covers a broker that
-        # does not answer during the final checkpoint, flush or close.
+        # The loop stops within one poll. This bound covers a broker that
+        # does not respond during the final checkpoint, flush or close.
         timer = threading.Timer(args.shutdown_timeout, _force_exit, args=(args.shutdown_timeout,))
         timer.daemon = True
         timer.start()

@@ -6,7 +6,7 @@ since the Unix epoch, integer or float), optional `value` (float, default 1.0)
 and optional `context` (map of string to float). Unknown fields are ignored.
 
 Decoding is bounded: records over `max_bytes` are rejected before decoding, and
-msgpack is told the largest string, array and map it may build, so a header
+msgpack gets limits on the largest string, array and map it may build, so a header
 announcing a huge container fails at once instead of allocating.
 """
 

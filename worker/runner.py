@@ -60,7 +60,7 @@ class Worker:
     `checkpoint_interval_ms` or `checkpoint_events`, whichever comes first, the
     committer makes outputs, shard state and offsets durable together. On
     assignment a shard restores its state from the state topic before its
-    first event; on revocation it checkpoints and is dropped; on loss it is
+    first event. On revocation it checkpoints and is dropped. On loss it is
     dropped without committing.
     """
 

@@ -14,7 +14,7 @@ from models.topn import top_n
 
 @dataclass(frozen=True)
 class ShardSettings:
-    """How every shard builds its model and tests events."""
+    """Settings shared by every shard: the model, its parameters and the test."""
 
     model: str
     model_params: Mapping[str, Any]

@@ -13,7 +13,7 @@ from worker.state_codec import decode_state, encode_state, meta_key
 
 logger = logging.getLogger(__name__)
 
-# Compaction keeps the latest record per key; the small segments and dirty
+# Compaction keeps the latest record per key. The small segments and dirty
 # ratio let the cleaner run often, so the log a restore reads stays close to
 # one copy of the state.
 STATE_TOPIC_CONFIG = {
@@ -90,7 +90,7 @@ class StateStore:
         try:
             state, next_offset, mismatched = decode_state(partition, records)
         except Exception as exc:
-            raise RestoreError(f"state topic {self.topic}[{partition}] holds an invalid state: {exc}") from exc
+            raise RestoreError(f"state topic {self.topic}[{partition}] contains an invalid state: {exc}") from exc
         if mismatched:
             logger.warning(
                 "state topic %s[%d]: %d blocks are newer than the meta record, as after a crash "
@@ -131,9 +131,10 @@ class StateStore:
                 self._consume_until_end(consumer, partition, records, deadline)
                 # A read_committed consumer stops at the last stable offset. A
                 # transaction still open on this partition (a worker that
-                # died mid-checkpoint) holds it below the high watermark until
-                # the transaction aborts or times out; the state is complete
-                # only once every record up to the high watermark is decided.
+                # died mid-checkpoint) keeps that offset below the high
+                # watermark until the transaction aborts or times out. The
+                # state is complete only once every record up to the high
+                # watermark is decided.
                 position = consumer.position([tp])[0].offset
                 if position >= high:
                     return records

@@ -143,7 +143,8 @@ def test_metrics_endpoint_serves_documented_names(kafka: KafkaTestKit):
         assert 'streamrec_events_rejected_total{partition="0",reason="undecodable"} 1.0' in text
         assert 'streamrec_ready 1.0' in text
         assert 'streamrec_assigned_partitions 2.0' in text
-        assert "user=" not in text and "item=" not in text
+        assert "user=" not in text
+        assert "item=" not in text
     finally:
         process.send_signal(signal.SIGTERM)
         code = process.wait(60)
