@@ -18,10 +18,8 @@ import argparse
 import logging
 import time
 
-import msgpack
-from confluent_kafka import Producer
-
 from models.datasets import load_movielens_100k
+from worker.cmd_produce import produce_interactions
 from worker.cmd_run import prepare_topics
 from worker.metrics import WorkerMetrics
 from worker.runner import AT_LEAST_ONCE, EXACTLY_ONCE, Worker, WorkerConfig
@@ -36,17 +34,8 @@ TARGET_RESTORE_SECONDS = 2.0
 
 def produce(bootstrap: str, topic: str, partitions: int, data) -> None:
     ensure_topic(wait_for_broker(bootstrap, 60), topic, partitions)
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "enable.idempotence": True})
-    for user, item, rating, ts in zip(data.users.tolist(), data.items.tolist(), data.ratings.tolist(),
-                                      data.timestamps.tolist()):
-        value = msgpack.packb({"user": user, "item": item, "ts": ts, "value": rating})
-        while True:
-            try:
-                producer.produce(topic, key=str(user).encode(), value=value)
-                break
-            except BufferError:
-                producer.poll(0.1)
-    assert producer.flush(60) == 0
+    delivered, failures = produce_interactions(bootstrap, topic, data)
+    assert delivered == len(data), f"{len(failures)} events failed delivery"
 
 
 def run_worker(bootstrap: str, topic: str, prefix: str, guarantee: str, model: str) -> tuple[float, int]:

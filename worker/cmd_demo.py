@@ -10,6 +10,7 @@ import msgpack
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from models.datasets import DatasetError, load_movielens_100k
+from worker.cmd_produce import produce_interactions
 from worker.cmd_run import DEFAULT_BOOTSTRAP, prepare_topics
 from worker.metrics import WorkerMetrics
 from worker.runner import Worker, WorkerConfig
@@ -44,7 +45,10 @@ def demo(args: argparse.Namespace) -> int:
     except (DatasetError, TopicError) as exc:
         logger.error("%s", exc)
         return 1
-    _produce(args.bootstrap_servers, source, data)
+    delivered, _ = produce_interactions(args.bootstrap_servers, source, data)
+    if delivered != len(data):
+        logger.error("only %d of %d events were delivered to %s", delivered, len(data), source)
+        return 1
 
     config = WorkerConfig(
         bootstrap_servers=args.bootstrap_servers,
@@ -83,24 +87,6 @@ def demo(args: argparse.Namespace) -> int:
     exact = outputs["count"] == len(data) == outputs["origins"]
     print("one output per input event: " + ("yes" if exact else "NO"))
     return 0 if exact else 1
-
-
-def _produce(bootstrap_servers: str, topic: str, data) -> None:
-    from confluent_kafka import Producer
-
-    from worker.events import encode_key
-
-    producer = Producer({"bootstrap.servers": bootstrap_servers, "enable.idempotence": True, "linger.ms": 20})
-    for user, item, rating, ts in zip(data.users.tolist(), data.items.tolist(), data.ratings.tolist(),
-                                      data.timestamps.tolist()):
-        value = msgpack.packb({"user": user, "item": item, "ts": ts, "value": rating})
-        while True:
-            try:
-                producer.produce(topic, key=encode_key(user), value=value)
-                break
-            except BufferError:
-                producer.poll(0.1)
-    producer.flush(60)
 
 
 def _read_outputs(bootstrap_servers: str, topic: str, user: int) -> dict:

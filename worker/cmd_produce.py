@@ -42,6 +42,46 @@ def load_dataset(name: str, data_dir: str | None) -> Interactions:
     return load_interactions(name)
 
 
+def produce_interactions(
+    bootstrap_servers: str, topic: str, interactions: Interactions, total: int | None = None, progress: bool = False
+) -> tuple[int, list[KafkaError]]:
+    """Produce the first `total` interactions (all by default) as events keyed by user, in order.
+
+    Returns the number delivered and the delivery errors, after a flush of at
+    most 60 s.
+    """
+    total = len(interactions) if total is None else total
+    failures: list[KafkaError] = []
+
+    def on_delivery(error, message):
+        if error is not None:
+            failures.append(error)
+
+    producer = Producer({
+        "bootstrap.servers": bootstrap_servers,
+        "enable.idempotence": True,
+        "linger.ms": 20,
+        "batch.num.messages": 10000,
+        "on_delivery": on_delivery,
+    })
+    users = interactions.users.tolist()
+    items = interactions.items.tolist()
+    ratings = interactions.ratings.tolist()
+    timestamps = interactions.timestamps.tolist()
+    for k in tqdm(range(total), desc=f"producing to {topic}", unit="event", disable=not progress, mininterval=0.5):
+        event = Event(users[k], items[k], timestamps[k], ratings[k])
+        while True:
+            try:
+                producer.produce(topic, key=encode_key(event.user), value=encode_event(event))
+                break
+            except BufferError:
+                producer.poll(0.1)
+        if k % 1000 == 0:
+            producer.poll(0)
+    remaining = producer.flush(60)
+    return total - remaining - len(failures), failures
+
+
 def produce(args: argparse.Namespace) -> int:
     if args.partitions <= 0:
         raise SystemExit(f"streamrec produce: --partitions must be positive, got {args.partitions}")
@@ -53,38 +93,11 @@ def produce(args: argparse.Namespace) -> int:
         logger.error("%s", exc)
         return 1
     total = len(interactions) if args.limit is None else min(args.limit, len(interactions))
-    failures: list[KafkaError] = []
-
-    def on_delivery(error, message):
-        if error is not None:
-            failures.append(error)
-
-    producer = Producer({
-        "bootstrap.servers": args.bootstrap_servers,
-        "enable.idempotence": True,
-        "linger.ms": 20,
-        "batch.num.messages": 10000,
-        "on_delivery": on_delivery,
-    })
-    users = interactions.users.tolist()
-    items = interactions.items.tolist()
-    ratings = interactions.ratings.tolist()
-    timestamps = interactions.timestamps.tolist()
-    for k in tqdm(range(total), desc=f"producing to {args.input_topic}", unit="event",
-                  disable=args.no_progress, mininterval=0.5):
-        event = Event(users[k], items[k], timestamps[k], ratings[k])
-        while True:
-            try:
-                producer.produce(args.input_topic, key=encode_key(event.user), value=encode_event(event))
-                break
-            except BufferError:
-                producer.poll(0.1)
-        if k % 1000 == 0:
-            producer.poll(0)
-    remaining = producer.flush(60)
-    delivered = total - remaining - len(failures)
+    delivered, failures = produce_interactions(
+        args.bootstrap_servers, args.input_topic, interactions, total, progress=not args.no_progress
+    )
     print(f"produced {delivered} of {total} events to {args.input_topic} ({partitions} partitions); "
-          f"{len(failures)} failed, {remaining} undelivered")
+          f"{len(failures)} failed, {total - delivered - len(failures)} undelivered")
     if failures:
         logger.error("first delivery error: %s", failures[0])
     return 0 if delivered == total else 1
