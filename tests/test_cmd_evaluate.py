@@ -273,3 +273,18 @@ def test_output_in_missing_folder_rejected(ratings_csv, tmp_path, capsys):
 
     assert code == 1
     assert "does not exist" in stderr
+
+
+def test_json_written_to_default_path(ratings_csv, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code = run_evaluate("--dataset", str(ratings_csv), "--models", "popular", "--warmup", "0.5")
+    assert code == 0
+    document = read_output(tmp_path / "evaluation.json")
+    assert document["models"][0]["model"] == "popular"
+
+
+def test_no_output_writes_nothing(ratings_csv, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code = run_evaluate("--dataset", str(ratings_csv), "--models", "popular", "--warmup", "0.5", "--no-output")
+    assert code == 0
+    assert not (tmp_path / "evaluation.json").exists()

@@ -87,7 +87,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--output",
         type=Path,
-        help="write the results as JSON to this file (default: write no file)",
+        default=Path("evaluation.json"),
+        help="write the results as JSON to this file (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--no-output",
+        dest="output",
+        action="store_const",
+        const=None,
+        help="write no JSON file",
     )
     parser.add_argument(
         "--progress",
