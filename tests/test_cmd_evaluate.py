@@ -137,14 +137,6 @@ def test_window_option_limits_window_metrics(ratings_csv, tmp_path):
     assert window["recall"] == pytest.approx(1 / 3)
 
 
-def test_no_output_option_writes_no_file(ratings_csv, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    code = run_evaluate("--dataset", str(ratings_csv), "--models", "popular")
-
-    assert code == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ratings.csv"]
-
-
 @pytest.mark.parametrize("name", list(MODELS))
 def test_every_registered_model_runs(name, grouplens_folder, tmp_path):
     output = tmp_path / "result.json"
