@@ -38,7 +38,12 @@ def produce(bootstrap: str, topic: str, partitions: int, data) -> None:
     assert delivered == len(data), f"{len(failures)} events failed delivery"
 
 
-def run_worker(bootstrap: str, topic: str, prefix: str, guarantee: str, model: str) -> tuple[float, int]:
+def run_worker(bootstrap: str, topic: str, prefix: str, guarantee: str, model: str) -> tuple[float, float, int]:
+    """Run the worker until `topic` is drained.
+
+    Returns the wall time of the whole run, the processing time from the first
+    event to the last commit, and the number of events processed.
+    """
     config = WorkerConfig(
         bootstrap_servers=bootstrap,
         input_topic=topic,
@@ -57,7 +62,8 @@ def run_worker(bootstrap: str, topic: str, prefix: str, guarantee: str, model: s
     code = worker.run()
     elapsed = time.perf_counter() - started
     assert code == 0, f"worker exited with {code}"
-    return elapsed, worker.processor.processed_total
+    processing = worker.last_commit_at - worker.first_event_at
+    return elapsed, processing, worker.processor.processed_total
 
 
 def main() -> None:
@@ -74,10 +80,15 @@ def main() -> None:
     produce(bootstrap, source, 4, data)
     figures = {}
     for guarantee in (EXACTLY_ONCE, AT_LEAST_ONCE):
-        elapsed, processed = run_worker(bootstrap, source, f"bench-{run_id}-{guarantee}", guarantee, args.model)
-        figures[guarantee] = processed / elapsed
-        print(f"{guarantee:14s} {processed} events in {elapsed:5.1f} s = {processed / elapsed:8,.0f} events/s"
-              f"   ratio to the {TARGET_EVENTS_PER_SECOND:,} target: {processed / elapsed / TARGET_EVENTS_PER_SECOND:.2f}")
+        elapsed, processing, processed = run_worker(
+            bootstrap, source, f"bench-{run_id}-{guarantee}", guarantee, args.model
+        )
+        rate = processed / processing
+        figures[guarantee] = rate
+        print(f"{guarantee:14s} {processed} events processed in {processing:5.1f} s = {rate:8,.0f} events/s "
+              f"(first event to last commit; {processed / elapsed:,.0f} events/s over the whole run "
+              f"of {elapsed:.1f} s with start-up)   ratio to the {TARGET_EVENTS_PER_SECOND:,} target: "
+              f"{rate / TARGET_EVENTS_PER_SECOND:.2f}")
     ratio = figures[EXACTLY_ONCE] / figures[AT_LEAST_ONCE]
     print(f"exactly-once / at-least-once: {ratio:.2f}   (target {TARGET_RATIO:.2f} or more)")
 

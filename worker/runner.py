@@ -75,6 +75,11 @@ class Worker:
         self._last_checkpoint = time.monotonic()
         self._rewind_needed = False
         self._failed = False
+        # Monotonic times of the first processed event and of the last
+        # checkpoint in `run`, for processing rates that leave out start-up
+        # (joining the group, restoring shards).
+        self.first_event_at: float | None = None
+        self.last_commit_at: float | None = None
         self.consumer = Consumer(self._consumer_config())
         self.producer = Producer(self._producer_config())
         self.store = StateStore(config.bootstrap_servers, config.state_topic, timeout=config.kafka_timeout)
@@ -160,6 +165,7 @@ class Worker:
                     logger.info("input drained on partitions %s; stopping", sorted(self.shards))
                     break
             self._checkpoint()
+            self.last_commit_at = time.monotonic()
         except FatalCheckpointError as exc:
             logger.error("stopping without committing: %s", exc)
             exit_code = 3
@@ -215,6 +221,8 @@ class Worker:
             if shard is None or (shard.next_offset is not None and message.offset() < shard.next_offset):
                 continue
             self._at_end.discard(partition)
+            if self.first_event_at is None:
+                self.first_event_at = time.monotonic()
             self.processor.process(message, shard, self._shard_metrics[partition])
             self._events_since_checkpoint += 1
         self.producer.poll(0)
