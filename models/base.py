@@ -56,6 +56,9 @@ class Recommender(ABC):
     """
 
     name: ClassVar[str]
+    # True when `scores` returns a new array on every call, which the caller
+    # may modify; otherwise it may be a view of the model's state.
+    returns_new_scores: ClassVar[bool] = False
 
     def __init__(self, *, seed: int = 0) -> None:
         self.seed = seed

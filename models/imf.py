@@ -53,6 +53,7 @@ class IncrementalMF(Recommender):
     """
 
     name = "imf"
+    returns_new_scores = True
 
     def __init__(
         self,

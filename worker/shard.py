@@ -83,7 +83,9 @@ class Shard:
 
     def _candidate_scores(self, event: Event) -> np.ndarray:
         """Return scores of every known item for the event's user, -inf for excluded ones."""
-        scores = np.array(self.model.scores(event.user, event.context), dtype=np.float64)
+        scores = self.model.scores(event.user, event.context)
+        if not self.model.returns_new_scores or scores.dtype != np.float64:
+            scores = np.array(scores, dtype=np.float64)
         if self.settings.exclude_seen:
             scores[self.model.seen_items(event.user)] = -np.inf
         return scores

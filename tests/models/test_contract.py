@@ -301,3 +301,15 @@ def test_evicting_users(case):
     restored.load_state_dict(from_msgpack(to_msgpack(model.state_dict())))
     for user in kept + evicted:
         np.testing.assert_array_equal(restored.scores(user), model.scores(user))
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_returns_new_scores_flag_holds(name):
+    model = make_model(name)
+    for k in range(20):
+        model.learn(Event(k % 3, k % 5, float(k)))
+    first = model.scores(1)
+    if not model.returns_new_scores:
+        pytest.skip(f"{name} may return a view of its state")
+    first[:] = -1.0
+    assert not np.array_equal(model.scores(1), first)
