@@ -149,3 +149,20 @@ def test_metrics_endpoint_serves_documented_names(kafka: KafkaTestKit):
         process.send_signal(signal.SIGTERM)
         code = process.wait(60)
     assert code == 0, log.read_text()
+
+
+def test_at_least_once_outputs_and_commits(kafka: KafkaTestKit):
+    source, sink = kafka.topic("in"), kafka.topic("out")
+    kafka.create_topic(source, 2)
+    events = make_events(200)
+    kafka.produce_events(source, events)
+
+    result = kafka.run_worker(kafka.worker_args(source, sink, "--exit-at-end", "--guarantee", "at-least-once"))
+    assert result.returncode == 0, result.stderr
+
+    outputs = kafka.consume_all(sink, expected=len(events))
+    origins = {(o.decoded()["partition"], o.decoded()["offset"]) for o in outputs}
+    assert len(outputs) == len(events)
+    assert len(origins) == len(events)
+    committed = kafka.committed_offsets(source)
+    assert sum(committed.values()) == len(events)
