@@ -24,6 +24,16 @@ def _docker_answers() -> bool:
         return False
 
 
+def stop_local_broker() -> None:
+    env = {**os.environ, "KAFKA_PORT": TEST_PORT}
+    subprocess.run([str(KAFKA_LOCAL), "stop"], env=env, check=True)
+
+
+def start_local_broker() -> None:
+    env = {**os.environ, "KAFKA_PORT": TEST_PORT}
+    subprocess.run([str(KAFKA_LOCAL), "start"], env=env, check=True)
+
+
 def restart_local_broker(pause: float) -> None:
     """Stop the local test broker, wait `pause` seconds, and start it again."""
     import time

@@ -199,3 +199,44 @@ def test_broker_restart_is_waited_out(kafka: KafkaTestKit, stream: str):
     assert code == 0, log.read_text()
     outputs = _outputs_by_origin(kafka.consume_all(sink, expected=N_EVENTS))
     _assert_same_outputs(outputs, reference_outputs)
+
+
+def test_sigterm_bounded_with_broker_down(kafka: KafkaTestKit, stream: str):
+    from tests.kafka_broker import is_local_broker, start_local_broker, stop_local_broker
+
+    if not is_local_broker(kafka.bootstrap_servers):
+        pytest.skip("stopping the broker needs the local broker of deploy/kafka-local")
+    sink = kafka.topic("out")
+    process, log = kafka.start_worker(kafka.worker_args(stream, sink, *SLOW, "--shutdown-timeout", "10"))
+    try:
+        wait_for(lambda: _committed_total(kafka, stream, kafka.group) >= N_EVENTS // 5, 120,
+                 message="a fifth of the events committed", workers=((process, log),))
+        stop_local_broker()
+        process.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        process.wait(60)
+        took = time.monotonic() - signalled
+    finally:
+        if process.poll() is None:
+            process.kill()
+        start_local_broker()
+    assert took < 10 + 5, f"exit took {took:.1f} s with the broker down:\n{log.read_text()}"
+    assert process.returncode in (0, 4), log.read_text()
+
+
+def test_missing_input_topic_is_waited_for(kafka: KafkaTestKit):
+    source, sink = kafka.topic("late"), kafka.topic("out")
+    process, log = kafka.start_worker(kafka.worker_args(source, sink))
+    try:
+        wait_for(lambda: "does not exist yet" in log.read_text(), 60, message="the missing-topic warning",
+                 workers=((process, log),))
+        time.sleep(2)
+        assert process.poll() is None, log.read_text()
+        kafka.create_topic(source, 1)
+        kafka.produce_events(source, make_events(30))
+        outputs = kafka.consume_all(sink, expected=30, timeout=90)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(60)
+    assert len(outputs) == 30
+    assert code == 0, log.read_text()
