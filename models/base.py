@@ -10,7 +10,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from models.growable import GrowableArray
 from models.ids import Id, IdIndex
 from models.topn import rank_of, top_n
 
@@ -68,8 +67,9 @@ class Recommender(ABC):
         # The same sets as arrays, built on demand and then extended rather
         # than rebuilt, because scoring reads them at least twice per event.
         self._seen_arrays: dict[int, np.ndarray] = {}
-        # Latest event time per user, for evicting users not seen for a while.
-        self._last_seen = GrowableArray()
+        # Latest event time per user, for evicting users not seen for a while
+        # (a list: it is read and written once per event).
+        self._last_seen: list[float] = []
 
     # -- public API -----------------------------------------------------------
 
@@ -90,8 +90,8 @@ class Recommender(ABC):
             i = self.items.add(event.item)
             self._register_item(i, event)
         self._update(u, i, event)
-        if event.ts > self._last_seen.rows[u]:
-            self._last_seen.rows[u] = event.ts
+        if event.ts > self._last_seen[u]:
+            self._last_seen[u] = event.ts
         seen = self._seen[u]
         if i not in seen:
             seen.add(i)
@@ -188,7 +188,7 @@ class Recommender(ABC):
             "items": self.items.state_dict(),
             "seen_indptr": indptr,
             "seen_indices": indices,
-            "user_last_seen": self._last_seen.rows.copy(),
+            "user_last_seen": np.asarray(self._last_seen, dtype=np.float64),
             "model_state": self._state(),
         }
 
@@ -202,7 +202,7 @@ class Recommender(ABC):
         indices = np.asarray(state["seen_indices"]).tolist()
         self._seen = [set(indices[indptr[u] : indptr[u + 1]]) for u in range(len(indptr) - 1)]
         self._seen_arrays = {}
-        self._last_seen.load(np.asarray(state["user_last_seen"], dtype=np.float64))
+        self._last_seen = np.asarray(state["user_last_seen"], dtype=np.float64).tolist()
         self._load_state(state["model_state"])
 
     def evict_users(self, seen_before: float) -> int:
@@ -212,7 +212,8 @@ class Recommender(ABC):
         back afterwards starts as a new user. Returns the number evicted.
         Raises NotImplementedError for a model without `_compact_users`.
         """
-        keep = self._last_seen.rows >= seen_before
+        last_seen = np.asarray(self._last_seen, dtype=np.float64)
+        keep = last_seen >= seen_before
         n_evicted = int(keep.size - np.count_nonzero(keep))
         if n_evicted == 0:
             return 0
@@ -221,7 +222,7 @@ class Recommender(ABC):
         self.users.load_state_dict({"ids": [self.users.id_of(u) for u in kept.tolist()]})
         self._seen = [self._seen[u] for u in kept.tolist()]
         self._seen_arrays = {}
-        self._last_seen.load(self._last_seen.rows[keep])
+        self._last_seen = last_seen[keep].tolist()
         return n_evicted
 
     # -- subclass hooks -------------------------------------------------------

@@ -112,8 +112,10 @@ class IncrementalMF(Recommender):
         new_q = shrink * q_i + step * p_u
         new_b = b_i + self.bias_learning_rate * error if self.item_bias else 0.0
 
-        # One sum is finite only if every term is; the full check names the culprit.
-        if not math.isfinite(float(new_p.sum()) + float(new_q.sum()) + new_b):
+        # new_p . new_q is finite only if both vectors are (a NaN or infinite
+        # entry makes its product term NaN or infinite); a dot product that
+        # overflows sends finite vectors to the full check, which passes them.
+        if not math.isfinite(float(new_p @ new_q) + new_b):
             check_finite(self, event, user_factors=new_p, item_factors=new_q, item_bias=np.array(new_b))
         self._P.rows[u] = new_p
         self._Q.rows[i] = new_q

@@ -101,10 +101,10 @@ class Shard:
             scores = last[1]
         else:
             scores = self._candidate_scores(event)
-        if scores[i] == -np.inf:
+        target = scores[i]
+        if target == -np.inf:
             return False
         # The same ordering as top_n: higher scores first, ties by lower index.
-        target = scores[i]
         ahead = int(np.count_nonzero(scores > target))
         if ahead >= self.settings.top_n:
             return False
