@@ -30,9 +30,9 @@ class NonFiniteParameterError(ModelError):
 class Event:
     """One user-item interaction.
 
-    `ts` is the event time in seconds since the Unix epoch; `value` the
-    strength of the interaction (1.0 for an implicit event, the rating for an
-    explicit one); `context` optional named numeric features of the event.
+    `ts` is the event time in seconds since the Unix epoch. `value` is the
+    strength of the interaction: 1.0 for an implicit event, the rating for an
+    explicit one. `context` contains optional named numeric features of the event.
     """
 
     user: Id

@@ -112,9 +112,9 @@ class IncrementalMF(Recommender):
         new_q = shrink * q_i + step * p_u
         new_b = b_i + self.bias_learning_rate * error if self.item_bias else 0.0
 
-        # new_p . new_q is finite only if both vectors are (a NaN or infinite
-        # entry makes its product term NaN or infinite); a dot product that
-        # overflows sends finite vectors to the full check, which passes them.
+        # new_p . new_q is finite only if both vectors are, because a NaN or
+        # infinite entry makes its product term NaN or infinite. A dot product
+        # that overflows sends finite vectors to the full check, which passes them.
         if not math.isfinite(float(new_p @ new_q) + new_b):
             check_finite(self, event, user_factors=new_p, item_factors=new_q, item_bias=np.array(new_b))
         self._P.rows[u] = new_p

@@ -141,13 +141,13 @@ class UserKNN(_WindowedKNN):
         sim(u, v) = |S_u & S_v| / sqrt(|S_u| * |S_v|)
 
     The score of item i for user u sums the similarities of the `k` most
-    similar users (ties broken by the lower user index) whose profile holds i:
+    similar users (ties broken by the lower user index) whose profile contains i:
 
         score(u, i) = sum over v in N_k(u) with i in S_v of sim(u, v)
 
     The overlaps |S_u & S_v| are kept as sparse dict-of-counts and updated
     incrementally: an item entering or leaving u's profile changes the overlap
-    of u with the users whose profile holds that item, nothing else. Users
+    of u with the users whose profile contains that item, nothing else. Users
     without a common item are never neighbours, so every score is a finite
     non-negative number (FluRS's user-kNN divides by zero norms and returns
     NaN).
@@ -176,7 +176,7 @@ class UserKNN(_WindowedKNN):
         self._reset_counts()
 
     def _reset_counts(self) -> None:
-        self._holders: dict[int, set[int]] = {}  # item -> users whose profile holds it
+        self._holders: dict[int, set[int]] = {}  # item -> users whose profile contains it
         self._overlap: list[dict[int, int]] = []  # user -> {other user: common items}
 
     def _register_user(self, u: int, event: Event) -> None:
@@ -238,12 +238,12 @@ class ItemKNN(_WindowedKNN):
     """Incremental item-based k-nearest-neighbour recommender.
 
     The similarity of items i and j is the cosine of their binary user
-    columns, where a user holds an item while it is among their last `window`
+    columns, where a user's column contains an item while it is among their last `window`
     interactions:
 
         sim(i, j) = c_ij / sqrt(c_i * c_j)
 
-    with c_ij the number of users whose profile holds both and c_i the number
+    with c_ij the number of users whose profile contains both and c_i the number
     holding i. The score of item j for user u sums, over the items i in u's
     profile, sim(i, j) when j is among the `k` items most similar to i (ties
     broken by the lower item index):
@@ -278,7 +278,7 @@ class ItemKNN(_WindowedKNN):
         self._reset_counts()
 
     def _reset_counts(self) -> None:
-        self._holders_count: dict[int, int] = {}  # item -> users whose profile holds it
+        self._holders_count: dict[int, int] = {}  # item -> users whose profile contains it
         self._cooc: dict[int, dict[int, int]] = {}  # item -> {other item: users holding both}
 
     def _enter(self, u: int, i: int) -> None:

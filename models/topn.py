@@ -15,10 +15,9 @@ _SORT_AT_MOST = 512
 def top_n(scores: np.ndarray, n: int) -> np.ndarray:
     """Return the indices of the `n` highest finite scores, best first.
 
-    Partial selection in O(len(scores)): the n-th highest score of an evenly
-    spaced sample is a lower bound for the n-th highest overall (at least n
-    entries reach it), so only the entries at or above it are selected among
-    and sorted. Ties are broken by the lower index, so the result is
+    Partial selection in O(len(scores)). The n-th highest score of an evenly
+    spaced sample is a lower bound for the n-th highest overall, because at
+    least n entries reach it. So only the entries at or above it are sorted. Ties are broken by the lower index, so the result is
     deterministic. Entries of -inf (excluded items) are never returned, so the
     result may be shorter than n.
     """

@@ -15,7 +15,7 @@ KAFKA_LOCAL = ROOT / "deploy" / "kafka-local" / "kafka.sh"
 TEST_PORT = os.environ.get("STREAMREC_TEST_KAFKA_PORT", "19092")
 
 
-def _docker_answers() -> bool:
+def _docker_responds() -> bool:
     if shutil.which("docker") is None:
         return False
     try:
@@ -53,7 +53,7 @@ def kafka_bootstrap_servers() -> Iterator[str]:
     """Yield bootstrap servers of a real broker, starting one if needed.
 
     Order: KAFKA_BOOTSTRAP_SERVERS if set; else a testcontainers Kafka when a
-    Docker engine answers; else the local KRaft broker of deploy/kafka-local
+    Docker engine responds; else the local KRaft broker of deploy/kafka-local
     on 127.0.0.1:STREAMREC_TEST_KAFKA_PORT (19092), stopped afterwards if
     this session started it.
     """
@@ -61,7 +61,7 @@ def kafka_bootstrap_servers() -> Iterator[str]:
     if external:
         yield external
         return
-    if _docker_answers():
+    if _docker_responds():
         from testcontainers.kafka import KafkaContainer
 
         with KafkaContainer("apache/kafka:4.1.1").with_kraft() as container:

@@ -67,7 +67,7 @@ def ensure_topic(
 
 
 def wait_for_broker(bootstrap_servers: str, timeout: float) -> AdminClient:
-    """Return an admin client once the cluster answers a metadata request."""
+    """Return an admin client once the cluster responds to a metadata request."""
     admin = AdminClient({"bootstrap.servers": bootstrap_servers})
     deadline = time.monotonic() + timeout
     while True:
@@ -77,7 +77,7 @@ def wait_for_broker(bootstrap_servers: str, timeout: float) -> AdminClient:
         except KafkaException as exc:
             if time.monotonic() > deadline:
                 raise TopicError(
-                    f"no Kafka broker answered at {bootstrap_servers} within {timeout:.0f} s: {exc}; "
+                    f"no Kafka broker responded at {bootstrap_servers} within {timeout:.0f} s: {exc}; "
                     "check --bootstrap-servers"
                 ) from exc
             logger.warning("waiting for the Kafka broker at %s: %s", bootstrap_servers, exc)

@@ -83,15 +83,18 @@ def test_unseen_user_and_item(case):
         assert scores.shape == (model.n_items,)
         assert np.all(np.isfinite(scores))
     ids, scores = model.recommend("never-seen", 5)
-    assert len(ids) == 5 and np.all(np.isfinite(scores))
+    assert len(ids) == 5
+    assert np.all(np.isfinite(scores))
     assert model.rank("alice", "never-seen-item") is None
     assert model.seen_items("never-seen").size == 0
 
     # A new user and a new item in one event are registered and scored.
     model.learn(Event(user="newcomer", item="new-item", ts=2e6))
-    assert "newcomer" in model.users and "new-item" in model.items
+    assert "newcomer" in model.users
+    assert "new-item" in model.items
     scores = np.asarray(model.scores("newcomer"))
-    assert scores.shape == (model.n_items,) and np.all(np.isfinite(scores))
+    assert scores.shape == (model.n_items,)
+    assert np.all(np.isfinite(scores))
     assert np.all(np.isfinite(np.asarray(model.scores("alice"))))
 
 
@@ -138,7 +141,7 @@ def test_rank_consistent_with_recommend(case, exclude_seen):
             assert model.rank(user, item, exclude_seen=exclude_seen) == position
 
 
-def test_rank_of_a_seen_item_counts_unseen_candidates_only(case):
+def test_rank_of_seen_item(case):
     events = mixed_stream()
     model = learn_all(build(case), events)
     user = events[-1].user
@@ -161,7 +164,7 @@ def test_deterministic_for_a_seed(case):
         assert a.recommend(user, 5)[0] == b.recommend(user, 5)[0]
 
 
-def test_state_holds_plain_values_only(case):
+def test_state_has_plain_values_only(case):
     model = learn_all(build(case), mixed_stream())
     state = model.state_dict()
     for path, leaf in walk_state(state):
@@ -175,7 +178,9 @@ def test_state_holds_plain_values_only(case):
         if isinstance(value, dict):
             assert value, f"{path} is an empty mapping, which the worker's codec would drop"
             for key, v in value.items():
-                assert isinstance(key, str) and "." not in key and "/" not in key, f"{path}: key {key!r}"
+                assert isinstance(key, str), f"{path}: key {key!r}"
+                assert "." not in key, f"{path}: key {key!r}"
+                assert "/" not in key, f"{path}: key {key!r}"
                 check_keys(v, f"{path}.{key}")
 
     check_keys(state)
@@ -229,13 +234,14 @@ def test_growth_is_amortised(case, growth_counter):
     for array in float_arrays(model).values():
         assert array.capacity < 4 * max(len(array), 64)
     scores = np.asarray(model.scores("alice"))
-    assert scores.shape == (model.n_items,) and np.all(np.isfinite(scores))
+    assert scores.shape == (model.n_items,)
+    assert np.all(np.isfinite(scores))
     model.learn(Event(user="alice", item="bulk-item-7", ts=3e6))
     assert np.all(np.isfinite(np.asarray(model.scores("alice"))))
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
-def test_huge_value_is_rejected_with_state_unchanged_or_ignored(case):
+def test_huge_value_leaves_state_valid(case):
     model = learn_all(build(case), mixed_stream())
     before = model.state_dict()
     event = Event(user="alice", item="m1", ts=2e6, value=1e308)
@@ -293,7 +299,8 @@ def test_evicting_users(case):
     for user in kept:
         assert {model.items.id_of(i) for i in model.seen_items(user).tolist()} == seen_before[user]
         scores = np.asarray(model.scores(user))
-        assert scores.shape == (model.n_items,) and np.all(np.isfinite(scores))
+        assert scores.shape == (model.n_items,)
+        assert np.all(np.isfinite(scores))
     # The compacted model keeps learning and round-trips its state.
     for event in mixed_stream(40, seed=9):
         model.learn(event)
@@ -304,7 +311,7 @@ def test_evicting_users(case):
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_returns_new_scores_flag_holds(name):
+def test_returns_new_scores_flag_honest(name):
     model = make_model(name)
     for k in range(20):
         model.learn(Event(k % 3, k % 5, float(k)))

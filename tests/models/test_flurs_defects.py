@@ -121,7 +121,7 @@ def test_bpr_fewer_unseen_items_than_negatives():
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_sparse_out_of_order_and_string_ids_keep_their_own_vectors(name):
+def test_sparse_string_ids_keep_vectors(name):
     """Relabelling ids (huge integers, strings, any order) changes nothing but the labels."""
     events = mixed_stream(150, seed=4)
     relabel_user = {u: f"user:{n}" if n % 2 else 10**15 - 7 * n for n, u in enumerate(dict.fromkeys(e.user for e in events))}
@@ -135,7 +135,7 @@ def test_sparse_out_of_order_and_string_ids_keep_their_own_vectors(name):
         assert {relabel_item[i]: s for i, s in scores_a.items()} == scores_b
 
 
-def test_an_event_updates_the_vectors_of_its_own_ids_only():
+def test_update_touches_own_ids_only():
     from models.imf import IncrementalMF
 
     model = IncrementalMF(seed=2)
@@ -162,7 +162,8 @@ def test_sketch_scores_before_its_first_update():
     np.testing.assert_array_equal(scores, np.zeros(5))
     assert len(model.recommend("anyone", 3)[0]) == 3
     model.learn(Event("u", "i2"))
-    assert np.all(np.isfinite(model.scores("u"))) and np.all(np.isfinite(model.scores("anyone")))
+    assert np.all(np.isfinite(model.scores("u")))
+    assert np.all(np.isfinite(model.scores("anyone")))
 
 
 # -- user-kNN: FluRS's scores are NaN --------------------------------------------
@@ -174,7 +175,8 @@ def test_userknn_scores_are_never_nan():
     for event in _stream(n_users=12, n_items=30, n=300, seed=5) + [Event("loner", "fresh")]:
         for user in (event.user, "unknown"):
             scores = np.asarray(model.scores(user))
-            assert not np.any(np.isnan(scores)) and np.all(np.isfinite(scores))
+            assert not np.any(np.isnan(scores))
+            assert np.all(np.isfinite(scores))
             checks += 1
         model.learn(event)
     # A user sharing nothing with anyone, and one never seen, score 0 but for
@@ -189,7 +191,7 @@ def test_userknn_scores_are_never_nan():
 
 
 @pytest.mark.parametrize("name", ["imf", "bprmf", "ifm", "sketch", "popular"])
-def test_registering_items_does_not_copy_the_matrix_per_item(name, monkeypatch):
+def test_item_registration_amortised(name, monkeypatch):
     model = make_model(name)
     model.learn(Event("u", "first"))
     copies = []
@@ -225,7 +227,7 @@ def _forbidden(name):
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_one_users_items_never_appear_in_another_users_exclusions(name):
+def test_exclusions_stay_per_user(name):
     model = make_model(name)
     model.learn(Event("ann", "a"))
     model.learn(Event("ann", "b"))
@@ -235,9 +237,10 @@ def test_one_users_items_never_appear_in_another_users_exclusions(name):
     assert sorted(ids_bob) == ["a", "b", "d"]
     ids_ann, _ = model.recommend("ann", 10)
     assert sorted(ids_ann) == ["c", "d"]
-    assert model.rank("bob", "a") is not None and model.rank("bob", "a") < 3
+    assert model.rank("bob", "a") is not None
+    assert model.rank("bob", "a") < 3
     assert sorted(model.recommend("new", 10)[0]) == ["a", "b", "c", "d"]
-    # And it holds with the popularity counts of several users mixed in.
+    # It stays true with the popularity counts of several users mixed in.
     pop = Popular()
     for user, item in [("ann", "a"), ("bob", "a"), ("bob", "b")]:
         pop.learn(Event(user, item))

@@ -258,7 +258,7 @@ def test_ifm_vectorised_scores_equal_the_dense_prediction():
         assert scores[item] == pytest.approx(_dense_prediction(model, "nobody", item))
 
 
-def test_ifm_adaptive_regularization_follows_the_gradient_of_the_next_loss():
+def test_ifm_adaptive_regularization_gradient():
     """lambda moves against d loss(e_t) / d lambda, the lambda of the step on e_{t-1}, as a finite difference shows."""
     k = 3
     events = [Event("u", "a"), Event("v", "a", context={"c": 0.5}), Event("u", "b"), Event("v", "b"),
@@ -334,7 +334,8 @@ def test_sketch_matches_a_direct_frequent_directions_computation():
     np.testing.assert_allclose(sketch @ sketch.T, direct.T @ direct, atol=1e-10)
     # The Frequent Directions guarantee: 0 <= Y^T Y - B^T B <= |Y|_F^2 / ell.
     gap = np.linalg.eigvalsh(rows.T @ rows - sketch @ sketch.T)
-    assert gap.min() > -1e-10 and gap.max() <= (rows**2).sum() / ell + 1e-10
+    assert gap.min() > -1e-10
+    assert gap.max() <= (rows**2).sum() / ell + 1e-10
 
     # Scores: squared length of y's projection on the top r = 2 directions.
     eigenvalues, vectors = np.linalg.eigh(direct.T @ direct)
@@ -355,7 +356,7 @@ def test_sketch_matches_a_direct_frequent_directions_computation():
         assert unknown[item] == pytest.approx(float(np.sum((top.T @ e) ** 2)), abs=1e-10)
 
 
-def test_sketch_before_it_is_full_keeps_the_exact_stream():
+def test_sketch_before_full_is_exact():
     model = SketchRecommender(sketch_size=8)
     for user, item in [("u1", "a"), ("u2", "b"), ("u1", "b")]:
         model.learn(Event(user, item))
@@ -428,9 +429,9 @@ def test_itemknn_cosine_similarities_and_scores():
     others, sims = model.similar_items(model.items.get("c"))
     assert [model.items.id_of(j) for j in others.tolist()] == ["d", "a", "b"]
     np.testing.assert_allclose(sims, [scd, sac, sac])
-    # u3 holds c and d: c brings a, b (0.5 each) and d; d brings c.
+    # u3 has seen c and d: c brings a, b (0.5 each) and d; d brings c.
     assert by_id(model, "u3") == approx_tie({"a": sac, "b": sac, "c": scd, "d": scd})
-    # u2 holds a and b: a brings b (1) and c (0.5); b brings a (1) and c (0.5).
+    # u2 has seen a and b: a brings b (1) and c (0.5); b brings a (1) and c (0.5).
     assert by_id(model, "u2") == approx_tie({"a": sab, "b": sab, "c": 2 * sac, "d": 0.0})
 
     top1 = ItemKNN(k=1)
@@ -445,7 +446,7 @@ def test_itemknn_window_drops_old_items():
         model.learn(Event(user, item))
     # Profiles: u1 {b, c}, u2 {a, b}, u3 {c, d}: a: {u2}, b: {u1, u2}, c: {u1, u3}, d: {u3}
     sab, sbc, scd = 1 / math.sqrt(1 * 2), 1 / math.sqrt(2 * 2), 1 / math.sqrt(2 * 1)
-    # u1 holds b and c: b brings a and c, c brings b and d.
+    # u1 has seen b and c: b brings a and c, c brings b and d.
     assert by_id(model, "u1") == approx_tie({"a": sab, "b": sbc, "c": sbc, "d": scd})
 
 
@@ -457,4 +458,6 @@ def test_knn_ties_are_broken_by_popularity(cls):
     # A stranger has no neighbours: q (2 profiles) before p and r (1 each, by index).
     assert model.recommend("stranger", 3)[0] == ["q", "p", "r"]
     scores = np.asarray(model.scores("stranger"))
-    assert np.all(scores < 1e-9) and scores[model.items.get("q")] > scores[model.items.get("p")] > 0
+    assert np.all(scores < 1e-9)
+    assert scores[model.items.get("q")] > scores[model.items.get("p")]
+    assert scores[model.items.get("p")] > 0
