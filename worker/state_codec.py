@@ -81,7 +81,8 @@ def _walk(state: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any
             yield path, value
 
 
-def _digest(data: bytes) -> bytes:
+def block_digest(data: bytes) -> bytes:
+    """Return the 16-byte BLAKE2b digest that detects a changed block."""
     return hashlib.blake2b(data, digest_size=16).digest()
 
 
@@ -99,7 +100,7 @@ def encode_state(
             layout[path] = _encode_list(partition, path, value, blocks)
         else:
             plain[path] = _to_plain(value)
-    digests = {key: _digest(data) for key, data in blocks.items()}
+    digests = {key: block_digest(data) for key, data in blocks.items()}
     meta = msgpack.packb(
         {
             "version": FORMAT_VERSION,
@@ -163,7 +164,7 @@ def decode_state(partition: int, records: Mapping[str, bytes]) -> tuple[dict[str
         for key in keys:
             if key not in records:
                 raise StateFormatError(f"partition {partition}: block {key!r} named by the meta record is missing")
-            if _digest(records[key]) != meta["digests"].get(key):
+            if block_digest(records[key]) != meta["digests"].get(key):
                 mismatched.append(key)
         if layout["kind"] == "array":
             data = b"".join(records[key] for key in keys)

@@ -9,7 +9,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
-from worker.state_codec import decode_state, encode_state, meta_key
+from worker.state_codec import block_digest, decode_state, encode_state, meta_key
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class StateStore:
                 self.topic, partition, len(mismatched),
             )
         self._written[partition] = {
-            key: value for key, value in _digests(records).items() if not key.endswith("/meta")
+            key: block_digest(value) for key, value in records.items() if key != meta_key(partition)
         }
         logger.info(
             "restored state of partition %d from %s: %d records, next offset %d, in %.2f s",
@@ -173,8 +173,3 @@ class StateStore:
                 else:
                     records[key] = value
 
-
-def _digests(records: Mapping[str, bytes]) -> dict[str, bytes]:
-    from worker.state_codec import _digest
-
-    return {key: _digest(value) for key, value in records.items()}

@@ -304,7 +304,7 @@ def test_ifm_adaptive_regularization_gradient():
 
 
 def _frequent_directions(rows: np.ndarray, ell: int) -> np.ndarray:
-    """Liberty's Frequent Directions, as in the paper: an ell x d sketch of `rows`."""
+    """Compute the ell x d Frequent Directions sketch of `rows` (Liberty, "Simple and deterministic matrix sketching", KDD 2013)."""
     B = np.zeros((ell, rows.shape[1]))
     for row in rows:
         zero = np.flatnonzero(~B.any(axis=1))
